@@ -1,0 +1,133 @@
+"""Crash-safe JSONL artifacts with pydantic records.
+
+Every stage writes its outputs as one JSON object per line. Appends are single `write` calls of whole lines
+followed by `fsync`, so a `kill -9` can at worst leave one torn *last* line; `JsonlStore.read` drops (and, when
+opened for appending, truncates) such a tail, so a resumed run neither loses finished items nor duplicates them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from clca.errors import InputDataError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _dump(record: BaseModel) -> str:
+    return json.dumps(record.model_dump(mode="json"), ensure_ascii=False, sort_keys=False) + "\n"
+
+
+class JsonlStore(Generic[T]):
+    """An append-only JSONL file of `model` records, keyed by `key(record)` for resume."""
+
+    def __init__(self, path: str | Path, model: type[T], key: Callable[[T], str] = lambda r: r.id):  # type: ignore[attr-defined]
+        self.path = Path(path)
+        self.model = model
+        self.key = key
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def _good_prefix_length(self, raw: bytes) -> int:
+        """Length of the file up to its last complete line (a torn tail from a crash is excluded)."""
+        if not raw or raw.endswith(b"\n"):
+            return len(raw)
+        return raw.rfind(b"\n") + 1
+
+    def iter(self) -> Iterator[T]:
+        if not self.path.is_file():
+            return
+        raw = self.path.read_bytes()
+        good = raw[: self._good_prefix_length(raw)]
+        for lineno, line in enumerate(good.decode("utf-8", errors="strict").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                yield self.model.model_validate_json(line)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                loc = ".".join(str(p) for p in first["loc"]) or "<record>"
+                raise InputDataError(
+                    f"{self.path}:{lineno}: field '{loc}': {first['msg']} — fix or delete this line and rerun"
+                ) from None
+
+    def read(self) -> list[T]:
+        return list(self.iter())
+
+    def keys(self) -> set[str]:
+        return {self.key(r) for r in self.iter()}
+
+    def repair_tail(self) -> None:
+        """Truncate a torn last line left by a crash, so that appends start on a fresh line."""
+        if not self.path.is_file():
+            return
+        raw = self.path.read_bytes()
+        good = self._good_prefix_length(raw)
+        if good != len(raw):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good)
+
+    def append(self, records: Iterable[T]) -> int:
+        """Append records durably; returns how many were written."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.repair_tail()
+        n = 0
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            for record in records:
+                data = _dump(record).encode("utf-8")
+                os.write(fd, data)  # one write per line: O_APPEND makes it atomic w.r.t. other appenders
+                n += 1
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return n
+
+    def write_all(self, records: Iterable[T]) -> int:
+        """Replace the file atomically (write to a temp file, fsync, rename)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        n = 0
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(_dump(record))
+                n += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        return n
+
+
+def write_json_atomic(path: str | Path, data: object) -> None:
+    """Write a JSON document via temp file + rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=2, sort_keys=False, default=str)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def stable_hash(obj: object, length: int = 16) -> str:
+    """Hash of a JSON-serialisable object, independent of dict ordering."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]

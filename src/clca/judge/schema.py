@@ -1,0 +1,32 @@
+"""Judge records: quality, cultural alignment and meta-judgement of a conversation, plus the keep decision."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clca.records import Provenance
+
+Confidence = Literal["very confident", "confident", "not sure"]
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str  # quality: good|bad; culture: aligned|not aligned; meta: good|bad
+    confidence: Confidence
+    reason: str = ""  # the judge's explanation (meta: its critique of the two judgements)
+
+
+class Judgement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str  # == conversation id
+    conversation_id: str
+    culture: str
+    quality: Verdict | None = None  # None = could not be parsed after retries (see failures)
+    cultural_alignment: Verdict | None = None
+    meta: Verdict | None = None
+    failures: dict[str, str] = Field(default_factory=dict)  # part ("quality"|"cultural_alignment"|"meta") → reason
+    keep: bool
+    keep_reason: str  # which rule decided
+    provenance: Provenance = Field(default_factory=Provenance)

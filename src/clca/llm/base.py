@@ -1,0 +1,121 @@
+"""The one backend interface every stage talks to.
+
+A backend answers batches of chat requests (`generate`) and scores candidate replies (`score_options`).
+Failures are data: a request that failed after retries comes back as a `GenerationResult` with `error` set and
+`text=None` — never as an empty string pretending to be an answer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: Role
+    content: str
+
+
+Messages = Sequence[Message]
+
+
+def messages_from(items: Sequence[Message | dict]) -> list[Message]:
+    return [m if isinstance(m, Message) else Message.model_validate(m) for m in items]
+
+
+class GenerationRequest(BaseModel):
+    """One chat completion request. `temperature=0` means greedy decoding."""
+
+    model_config = ConfigDict(extra="forbid")
+    messages: list[Message]
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+
+
+FinishReason = Literal["stop", "length", "error"]
+
+
+class GenerationResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None
+    finish_reason: FinishReason
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float = 0.0
+    error: str | None = None  # set (and text None) when the call failed after retries
+    attempts: int = 1
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None
+
+    @classmethod
+    def failure(cls, error: str, latency_s: float = 0.0, attempts: int = 1) -> GenerationResult:
+        return cls(text=None, finish_reason="error", error=error, latency_s=latency_s, attempts=attempts)
+
+
+class OptionScoringRequest(BaseModel):
+    """Score each option string as the assistant's complete reply to `messages`."""
+
+    model_config = ConfigDict(extra="forbid")
+    messages: list[Message]
+    options: list[str] = Field(min_length=1)
+
+
+class ModelIdentity(BaseModel):
+    """What a cache key and an artifact's provenance need to know about a model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: str  # "embedded" | "hf" | "openai"
+    model: str  # path, repo name or served model name
+    weights_sha256: str | None = None  # hash of the weights file(s) when local
+    adapter: str | None = None  # adapter path
+    adapter_sha256: str | None = None
+
+
+ProgressCallback = Callable[[int], None]  # called with the number of newly finished items
+
+
+class Backend(ABC):
+    """Interface of every model backend. Implementations: embedded, hf, openai (see `clca.llm.load_backend`)."""
+
+    spec: str
+
+    @property
+    @abstractmethod
+    def identity(self) -> ModelIdentity: ...
+
+    @abstractmethod
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
+    ) -> list[GenerationResult]:
+        """Answer a batch of requests; results are in request order, failures included."""
+
+    @abstractmethod
+    def score_options(
+        self, requests: Sequence[OptionScoringRequest], progress: ProgressCallback | None = None
+    ) -> list[list[float]]:
+        """Log-probability of each option as the whole assistant reply, summed over all its tokens.
+
+        Returns one list per request, aligned with `request.options`. Raises `BackendError` when the backend
+        cannot compute exact option log-probabilities.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (HTTP clients, GPU memory)."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
