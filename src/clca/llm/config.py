@@ -1,0 +1,29 @@
+"""How a stage names and configures the model behind one role (`models: {agent_a: {...}, judge: {...}}`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from clca.config import StrictModel
+
+
+class ModelConfig(StrictModel):
+    """A backend spec plus its options.
+
+    Spec strings: `embedded` (SmolLM2-135M-Instruct on CPU, the default), `embedded+adapter=PATH`,
+    `hf:<path or name>[+adapter=PATH]`, `openai:<model>@<base_url>[,<base_url>…]`.
+    """
+
+    spec: str = "embedded"
+    # OpenAI-compatible servers: the *name* of the environment variable holding the key (never the key itself).
+    api_key_env: str | None = None
+    concurrency: int = Field(16, ge=1, description="max requests in flight (openai)")
+    timeout_s: float = Field(120.0, gt=0, description="per-request timeout (openai)")
+    max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts/connection errors (openai)")
+    batch_size: int = Field(8, ge=1, description="prompts per forward pass (local models)")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N (local models)")
+    load_in_4bit: bool | None = Field(None, description="None = 4-bit when CUDA and bitsandbytes are present")
+    cache: bool = Field(True, description="use the shared SQLite response cache")
