@@ -1,0 +1,311 @@
+"""Two-agent role-play (METHOD stage 2), advanced in lockstep.
+
+Design decisions (the method is silent on them):
+- History is given to each agent as chat messages from its own perspective: its own past turns are `assistant`
+  messages in the canonical `ACTION: …` format (which keeps reminding small models of the format), the other
+  participant's turns are `user` messages ("Bob says: "…"" + "Your turn, Anna."). Consecutive user parts are
+  merged so every prompt alternates user/assistant and ends with a user message.
+- Each agent's system prompt holds the setting, relationship, both public profiles, the culture paragraph and ONLY
+  its own goal and secret.
+- Stop rule: an agent `leave`s → "leave"; `max_idle_turns` consecutive no-op turns (action none, including empty or
+  unusable outputs) → "idle"; `max_turns` reached → "max_turns"; a backend failure that persisted through the
+  backend's own retries → "error" with the reason (turns so far are kept for inspection; downstream stages skip
+  such conversations).
+- Lockstep: all pending conversations of a group advance together, one `generate` batch per turn index. Turn t is
+  always spoken by participant t % 2, so each batch goes to one backend (agent_a or agent_b).
+- Seeds: conversation seed = hash(run seed, scenario id, sample index); a turn's request seed = hash(conversation
+  seed, turn index). Deterministic, and distinct across samples of one scenario.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from clca.config import StrictModel
+from clca.errors import InputDataError
+from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
+from clca.llm.base import Backend, GenerationRequest, Message
+from clca.progress import progress_bar
+from clca.prompts import load_template
+from clca.records import PromptRef, Provenance
+from clca.roleplay.parsing import format_own_turn, parse_turn
+from clca.roleplay.schema import Conversation, Termination, Turn
+from clca.scenarios.schema import Scenario
+
+SYSTEM_TEMPLATE = "roleplay_agent_system.v1"
+OPENING_TEMPLATE = "roleplay_opening.v1"
+OTHER_TURN_TEMPLATE = "roleplay_other_turn.v1"
+
+
+class AgentSampling(StrictModel):
+    """Decoding of one agent. The paper samples with top_p 0.7 (temperature is not stated; ours)."""
+
+    temperature: float = Field(0.7, ge=0.0)
+    top_p: float = Field(0.7, gt=0.0, le=1.0)
+    max_tokens: int = Field(160, ge=1, description="per turn")
+
+
+class RoleplayConfig(StrictModel):
+    max_turns: int = Field(10, ge=1, description="turns per conversation (both agents together)")
+    max_idle_turns: int = Field(2, ge=1, description="stop after this many consecutive no-op turns")
+    conversations_per_scenario: int = Field(2, ge=1)
+    seed: int = 0
+    agent_a: AgentSampling = Field(default_factory=AgentSampling)  # participant 0 (speaks first)
+    agent_b: AgentSampling = Field(default_factory=AgentSampling)  # participant 1
+    group_size: int = Field(
+        64, ge=1, description="conversations advanced in lockstep; finished ones are written as they end"
+    )
+    retry_errors: bool = Field(False, description="regenerate conversations that ended with termination 'error'")
+
+
+class RoleplaySummary(BaseModel):
+    output: str
+    scenarios: int
+    conversations: int  # in the output file after this run
+    generated: int  # written by this run
+    skipped_existing: int
+    terminations: dict[str, int]
+    turns_mean: float
+    words_per_turn_mean: float
+    parse_errors: int
+    seconds: float
+
+
+def summary_path(out_path: str | Path) -> Path:
+    """`conversations.jsonl` → `conversations.summary.json`."""
+    out_path = Path(out_path)
+    return out_path.with_name(out_path.stem + ".summary.json")
+
+
+def load_scenarios(source: str | Path | Sequence[Scenario]) -> list[Scenario]:
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise InputDataError(f"{path}: scenarios file not found — run `clca scenarios` first or check the path")
+        scenarios = JsonlStore(path, Scenario).read()
+    else:
+        scenarios = list(source)
+    seen: set[str] = set()
+    for s in scenarios:
+        if s.id in seen:
+            raise InputDataError(f"scenario id {s.id!r} occurs twice — scenario ids must be unique")
+        seen.add(s.id)
+    return scenarios
+
+
+def conversation_seed(run_seed: int, scenario_id: str, sample_index: int) -> int:
+    return int(stable_hash([run_seed, scenario_id, sample_index]), 16) % (2**31)
+
+
+def resolve_culture(code: str) -> tuple[str, str | None]:
+    """(culture name, verbal Hofstede + Inglehart–Welzel description); no description for 'generic' scenarios."""
+    if code.lower() == "generic":
+        return "", None
+    from clca.cultures import get_culture  # the culture-card stage's public API
+
+    try:
+        card = get_culture(code)
+    except KeyError:
+        raise InputDataError(f"scenario culture {code!r} has no culture card — use a known culture code") from None
+    return card.name, card.description
+
+
+def _template_refs() -> list[PromptRef]:
+    return [PromptRef(**load_template(n).provenance()) for n in (SYSTEM_TEMPLATE, OPENING_TEMPLATE, OTHER_TURN_TEMPLATE)]
+
+
+def agent_messages(
+    scenario: Scenario, speaker: int, turns: Sequence[Turn], culture_name: str, culture_description: str | None
+) -> list[Message]:
+    """The chat prompt of participant `speaker` before its next turn (own perspective; only own goal/secret)."""
+    me = scenario.participants[speaker]
+    other = scenario.participants[1 - speaker]
+    system = load_template(SYSTEM_TEMPLATE).render(
+        me=me,
+        participants=scenario.participants,
+        setting=scenario.setting,
+        relationship=scenario.relationship.replace("_", " "),
+        culture_name=culture_name,
+        culture_description=culture_description,
+    )
+    messages = [Message(role="system", content=system)]
+    user_parts = [load_template(OPENING_TEMPLATE).render(me=me, other=other, first=speaker == 0)]
+    other_turn = load_template(OTHER_TURN_TEMPLATE)
+    for turn in turns:
+        if turn.speaker == speaker:
+            messages.append(Message(role="user", content="\n\n".join(user_parts)))
+            user_parts = []
+            messages.append(Message(role="assistant", content=format_own_turn(turn.action, turn.text)))
+        else:
+            user_parts.append(
+                other_turn.render(name=other.first_name, action=turn.action, text=turn.text, me_name=me.first_name)
+            )
+    if user_parts:
+        messages.append(Message(role="user", content="\n\n".join(user_parts)))
+    return messages
+
+
+@dataclass
+class _Running:
+    scenario: Scenario
+    sample_index: int
+    seed: int
+    turns: list[Turn] = field(default_factory=list)
+    idle: int = 0
+    termination: Termination | None = None
+    error: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario.id}#{self.sample_index}"
+
+
+def run_roleplay(
+    scenarios: str | Path | Sequence[Scenario],
+    out_path: str | Path,
+    agent_a: Backend,
+    agent_b: Backend | None = None,
+    config: RoleplayConfig | None = None,
+    *,
+    on_conversation: Callable[[Conversation], None] | None = None,
+) -> RoleplaySummary:
+    """Role-play every scenario `conversations_per_scenario` times; append conversations to `out_path` (JSONL).
+
+    Resumable: conversations already in `out_path` (by id) are skipped. `on_conversation` is called after each
+    conversation is durably written.
+    """
+    config = config or RoleplayConfig()
+    agent_b = agent_b or agent_a
+    started = time.perf_counter()
+    scenario_list = load_scenarios(scenarios)
+    cultures = {s.culture: resolve_culture(s.culture) for s in scenario_list}  # fail early on unknown cultures
+
+    store: JsonlStore[Conversation] = JsonlStore(out_path, Conversation)
+    if config.retry_errors and store.exists():
+        existing = store.read()
+        if any(c.termination == "error" for c in existing):
+            store.write_all(c for c in existing if c.termination != "error")
+    done = store.keys()
+
+    pending: list[_Running] = []
+    skipped = 0
+    for scenario in scenario_list:
+        for k in range(config.conversations_per_scenario):
+            state = _Running(scenario, k, conversation_seed(config.seed, scenario.id, k))
+            if state.id in done:
+                skipped += 1
+            else:
+                pending.append(state)
+
+    refs = _template_refs()
+    provenances = tuple(
+        Provenance(
+            model=backend.identity,
+            prompts=refs,
+            sampling={**sampling.model_dump(), "max_turns": config.max_turns, "max_idle_turns": config.max_idle_turns},
+        )
+        for backend, sampling in ((agent_a, config.agent_a), (agent_b, config.agent_b))
+    )
+
+    def finish(state: _Running) -> None:
+        conversation = Conversation(
+            id=state.id,
+            scenario=state.scenario,
+            sample_index=state.sample_index,
+            seed=state.seed,
+            turns=state.turns,
+            termination=state.termination or "max_turns",
+            error=state.error,
+            agent_provenance=tuple(p.model_copy(update={"seed": state.seed}) for p in provenances),
+        )
+        store.append([conversation])
+        if on_conversation is not None:
+            on_conversation(conversation)
+
+    with progress_bar(len(pending) * config.max_turns, "role-play turns") as advance:
+        for start in range(0, len(pending), config.group_size):
+            group = pending[start : start + config.group_size]
+            active = list(group)
+            for t in range(config.max_turns):
+                if not active:
+                    break
+                speaker = t % 2
+                backend = agent_a if speaker == 0 else agent_b
+                sampling = config.agent_a if speaker == 0 else config.agent_b
+                requests = []
+                for state in active:
+                    name, description = cultures[state.scenario.culture]
+                    requests.append(
+                        GenerationRequest(
+                            messages=agent_messages(state.scenario, speaker, state.turns, name, description),
+                            max_tokens=sampling.max_tokens,
+                            temperature=sampling.temperature,
+                            top_p=sampling.top_p,
+                            seed=int(stable_hash([state.seed, t]), 16) % (2**31),
+                        )
+                    )
+                results = backend.generate(requests)
+                still_active = []
+                for state, result in zip(active, results, strict=True):
+                    me = state.scenario.participants[speaker]
+                    other = state.scenario.participants[1 - speaker]
+                    if not result.ok:
+                        state.termination = "error"
+                        state.error = f"turn {t}: backend {backend.identity.model} failed: {result.error}"
+                    else:
+                        parsed = parse_turn(result.text, me.first_name, me.full_name, other.first_name, other.full_name)
+                        state.turns.append(
+                            Turn(
+                                index=t,
+                                speaker=speaker,
+                                speaker_name=me.full_name,
+                                action=parsed.action,
+                                text=parsed.text,
+                                raw=result.text,
+                                parse_error=parsed.parse_error,
+                            )
+                        )
+                        state.idle = state.idle + 1 if parsed.is_noop else 0
+                        if parsed.action == "leave":
+                            state.termination = "leave"
+                        elif state.idle >= config.max_idle_turns:
+                            state.termination = "idle"
+                        elif t == config.max_turns - 1:
+                            state.termination = "max_turns"
+                    if state.termination is not None:
+                        advance(config.max_turns - t)  # the turn slots this conversation will not use
+                        finish(state)
+                    else:
+                        advance(1)
+                        still_active.append(state)
+                active = still_active
+
+    summary = summarise(store.read(), out_path, len(scenario_list), len(pending), skipped, time.perf_counter() - started)
+    write_json_atomic(summary_path(out_path), summary.model_dump(mode="json"))
+    return summary
+
+
+def summarise(
+    conversations: Sequence[Conversation], out_path: str | Path, n_scenarios: int, generated: int, skipped: int,
+    seconds: float,
+) -> RoleplaySummary:
+    turns = [t for c in conversations for t in c.turns]
+    spoken = [t for t in turns if t.action in ("speak", "non-verbal", "leave") and t.text]
+    return RoleplaySummary(
+        output=str(out_path),
+        scenarios=n_scenarios,
+        conversations=len(conversations),
+        generated=generated,
+        skipped_existing=skipped,
+        terminations=dict(Counter(c.termination for c in conversations)),
+        turns_mean=round(len(turns) / len(conversations), 3) if conversations else 0.0,
+        words_per_turn_mean=round(sum(len(t.text.split()) for t in spoken) / len(spoken), 2) if spoken else 0.0,
+        parse_errors=sum(t.parse_error is not None for t in turns),
+        seconds=round(seconds, 3),
+    )
