@@ -1,0 +1,85 @@
+"""Everything a report shows, gathered from a run's artifacts (no recomputation of model outputs)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CultureDataStats(_Model):
+    """The paper's Table 9 for one culture, plus the judge outcome breakdown."""
+
+    culture: str
+    scenarios: int
+    scenario_failures: int = 0
+    conversations: int
+    conversation_errors: int = 0
+    kept: int
+    kept_ratio: float | None
+    avg_turns: float | None  # over kept conversations
+    avg_words_per_turn: float | None
+    cultural_intent_share: float | None
+    judge_breakdown: dict[str, int] = Field(default_factory=dict)
+
+
+class SampleTurn(_Model):
+    speaker: str
+    action: str
+    text: str
+    intent: str | None = None
+    intent_kind: str | None = None
+
+
+class SampleConversation(_Model):
+    conversation_id: str
+    culture: str
+    setting: str
+    turns: list[SampleTurn]
+
+
+class Estimate(_Model):
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class ResultRow(_Model):
+    culture: str
+    variant: str  # e.g. "persona (baseline)", "cultural prompting", "CLCA", "uniform", "majority"
+    kind: str = "model"  # "model" | "reference"
+    model: str = ""
+    kl: Estimate
+    jsd: Estimate
+    emd: Estimate
+    accuracy: Estimate
+    invalid_rate: float | None = None
+    n_personas: int | None = None
+    n_questions: int | None = None
+    skipped_questions: list[str] = Field(default_factory=list)
+
+
+class ComparisonRow(_Model):
+    culture: str
+    metric: str
+    baseline: str
+    candidate: str
+    difference: float | None  # candidate − baseline
+    ci_low: float | None
+    ci_high: float | None
+    verdict: str
+
+
+class ReportData(_Model):
+    run_name: str
+    created_at: str
+    cultures: list[str]
+    models: dict[str, str] = Field(default_factory=dict)  # role → model id
+    data_stats: list[CultureDataStats] = Field(default_factory=list)
+    sample: SampleConversation | None = None
+    results: list[ResultRow] = Field(default_factory=list)
+    comparisons: list[ComparisonRow] = Field(default_factory=list)
+    plots: dict[str, str] = Field(default_factory=dict)  # caption → PNG path relative to the report
+    notes: list[str] = Field(default_factory=list)
