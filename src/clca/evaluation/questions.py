@@ -1,0 +1,106 @@
+"""The bundled WVS wave 7 question bank (`clca/data/wvs/questions.yaml`) and selection of questions.
+
+A question carries everything answering and scoring need: its id (`Q27`), category, the prompt wording (battery
+stem + item), the valid answer codes with labels, the scale type (ordinal / binary / nominal) and what increasing
+codes mean. Selections: a named set (`social-values` = the CLCA paper's 44, `q50`), a category name, or ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from clca.errors import ConfigError
+from clca.paths import PACKAGE_DATA_DIR
+
+QUESTION_BANK_PATH = PACKAGE_DATA_DIR / "wvs" / "questions.yaml"
+
+ScaleType = Literal["ordinal", "binary", "nominal"]
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    category: str
+    stem: str
+    text: str
+    scale_type: ScaleType
+    direction: str
+    options: dict[int, str]  # valid WVS code -> label, in code order
+
+    @property
+    def codes(self) -> list[int]:
+        return list(self.options)
+
+    @property
+    def number(self) -> int:
+        return int(self.id[1:])
+
+
+class QuestionBank(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    questions: dict[str, Question]
+    sets: dict[str, list[str]]
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({q.category for q in self.questions.values()})
+
+    def get(self, qid: str) -> Question:
+        try:
+            return self.questions[qid]
+        except KeyError:
+            raise ConfigError(
+                f"unknown WVS question {qid!r} — the bank has {', '.join(self.questions)}"
+            ) from None
+
+    def select(self, selection: str | Sequence[str]) -> list[Question]:
+        """Resolve a selection: a named set, a category, a comma-separated id list, or a list of any of these."""
+        items = [s.strip() for s in selection.split(",")] if isinstance(selection, str) else list(selection)
+        chosen: dict[str, Question] = {}
+        for item in items:
+            if not item:
+                continue
+            if item in self.sets:
+                ids = self.sets[item]
+            elif item in self.categories:
+                ids = [q.id for q in self.questions.values() if q.category == item]
+            elif item.upper() in self.questions:
+                ids = [item.upper()]
+            else:
+                raise ConfigError(
+                    f"questions: {item!r} is not a question set ({', '.join(self.sets)}), a category "
+                    f"({', '.join(self.categories)}) or a question id such as Q27"
+                )
+            for qid in ids:
+                chosen.setdefault(qid, self.questions[qid])
+        if not chosen:
+            raise ConfigError("questions: the selection is empty — name a set such as social-values or q50")
+        return sorted(chosen.values(), key=lambda q: q.number)
+
+
+@lru_cache(maxsize=1)
+def load_question_bank() -> QuestionBank:
+    raw = yaml.safe_load(QUESTION_BANK_PATH.read_text(encoding="utf-8"))
+    scales, stems = raw["scales"], raw["stems"]
+    questions = {}
+    for item in raw["questions"]:
+        scale = scales[item["scale"]]
+        questions[item["id"]] = Question(
+            id=item["id"],
+            category=item["category"],
+            stem=stems[item["stem"]],
+            text=str(item["text"]),
+            scale_type=scale["type"],
+            direction=scale["direction"],
+            options={int(code): str(label) for code, label in scale["options"].items()},
+        )
+    for name, ids in raw["sets"].items():
+        missing = [qid for qid in ids if qid not in questions]
+        if missing:  # a broken bundled file is a packaging bug, not user input
+            raise RuntimeError(f"{QUESTION_BANK_PATH}: set {name!r} names unknown questions {missing}")
+    return QuestionBank(questions=questions, sets=raw["sets"])
