@@ -1,1 +1,15 @@
-"""clca.intents"""
+"""Per-turn intent labels of kept conversations (METHOD stage 4)."""
+
+from clca.intents.parsing import parse_intent, parse_kind
+from clca.intents.runner import IntentsConfig, IntentsSummary, run_intents
+from clca.intents.schema import ConversationIntents, TurnIntent
+
+__all__ = [
+    "ConversationIntents",
+    "IntentsConfig",
+    "IntentsSummary",
+    "TurnIntent",
+    "parse_intent",
+    "parse_kind",
+    "run_intents",
+]

@@ -27,6 +27,8 @@ class Judgement(BaseModel):
     cultural_alignment: Verdict | None = None
     meta: Verdict | None = None
     failures: dict[str, str] = Field(default_factory=dict)  # part ("quality"|"cultural_alignment"|"meta") → reason
+    raw: dict[str, str] = Field(default_factory=dict)  # part → the judge's last raw answer (audit / prompt debugging)
+    attempts: dict[str, int] = Field(default_factory=dict)  # part → how many times it was asked
     keep: bool
     keep_reason: str  # which rule decided
     provenance: Provenance = Field(default_factory=Provenance)

@@ -8,6 +8,7 @@ from clca.roleplay.runner import (
     agent_messages,
     conversation_seed,
     load_scenarios,
+    resolve_culture,
     run_roleplay,
     summary_path,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "agent_messages",
     "conversation_seed",
     "load_scenarios",
+    "resolve_culture",
     "parse_turn",
     "run_roleplay",
     "summary_path",

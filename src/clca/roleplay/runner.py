@@ -107,12 +107,9 @@ def resolve_culture(code: str) -> tuple[str, str | None]:
     """(culture name, verbal Hofstede + Inglehart–Welzel description); no description for 'generic' scenarios."""
     if code.lower() == "generic":
         return "", None
-    from clca.cultures import get_culture  # the culture-card stage's public API
+    from clca.cultures import get_culture  # the culture-card stage's public API; ClcaError for unknown codes
 
-    try:
-        card = get_culture(code)
-    except KeyError:
-        raise InputDataError(f"scenario culture {code!r} has no culture card — use a known culture code") from None
+    card = get_culture(code)
     return card.name, card.description
 
 
