@@ -1,1 +1,24 @@
-"""clca.scenarios"""
+"""clca.scenarios — seed scenarios, culture adaptation, norm-based generation and imports (METHOD stage 1)."""
+
+from clca.scenarios.config import ScenariosConfig
+from clca.scenarios.generate import (
+    ScenarioGenerationSummary,
+    adapt_scenarios,
+    failures_path,
+    load_seed_scenarios,
+    scenarios_from_norms,
+)
+from clca.scenarios.importers import import_scenarios
+from clca.scenarios.schema import Participant, Scenario
+
+__all__ = [
+    "Participant",
+    "Scenario",
+    "ScenarioGenerationSummary",
+    "ScenariosConfig",
+    "adapt_scenarios",
+    "failures_path",
+    "import_scenarios",
+    "load_seed_scenarios",
+    "scenarios_from_norms",
+]
