@@ -1,0 +1,98 @@
+"""Prompting strategies (named, extensible registry) and the answer parser.
+
+- `persona` — the CLCA paper's baseline: respondent demographics in the system prompt, integer answer.
+- `cultural` — Tao et al. (2024): "You are an average human being born in [country] and living in [country]
+  responding to the following survey question." (no demographics).
+- `anthropological` — AlKhamissi et al. (2024): persona + reason like an anthropologist first, then answer;
+  generate mode only (the answer follows free-text reasoning, so there is no single-step option probability).
+
+Register another with `register_strategy(Strategy(...))`; templates live in `clca/prompts/templates/eval_*.j2`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from clca.errors import ConfigError
+from clca.evaluation.personas import Persona
+from clca.evaluation.questions import Question
+from clca.llm.base import Message
+from clca.prompts import load_template
+from clca.records import PromptRef
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    system_template: str
+    user_template: str
+    reasoning: bool = False  # answer comes after free-text reasoning ("Answer: N")
+    max_tokens: int = 12  # direct answers are an integer; a little slack for "Answer: 3"
+    uses_demographics: bool = True
+
+    @property
+    def supports_logprob(self) -> bool:
+        return not self.reasoning
+
+    def messages(self, persona: Persona, question: Question) -> list[Message]:
+        system = load_template(self.system_template).render(persona=persona)
+        user = load_template(self.user_template).render(question=question)
+        return [Message(role="system", content=system), Message(role="user", content=user)]
+
+    def prompt_refs(self) -> list[PromptRef]:
+        return [PromptRef(**load_template(n).provenance()) for n in (self.system_template, self.user_template)]
+
+
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register_strategy(strategy: Strategy) -> None:
+    STRATEGIES[strategy.name] = strategy
+
+
+register_strategy(Strategy("persona", "eval_persona_system.v1", "eval_question.v1"))
+register_strategy(Strategy("cultural", "eval_cultural_system.v1", "eval_question.v1", uses_demographics=False))
+register_strategy(
+    Strategy("anthropological", "eval_anthropological_system.v1", "eval_question_reasoning.v1", reasoning=True,
+             max_tokens=320)
+)
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ConfigError(f"strategy {name!r} is unknown — choose one of {', '.join(STRATEGIES)}") from None
+
+
+# ----------------------------------------------------------------------------------------------- parsing
+
+_ANSWER_LINE = re.compile(r"answer\s*(?:is)?\s*[:：]?\s*\**\s*(-?\d+)(?!\d|\.\d)", re.I)
+_INTEGER = re.compile(r"(?<![\d.])-?\d+(?![\d]|\.\d)")
+
+
+def parse_answer(text: str, codes: list[int], reasoning: bool = False) -> tuple[int | None, str | None]:
+    """(code, None) for a valid option, else (None, reason). Never guesses: anything unclear is invalid.
+
+    Direct answers: the one integer in the reply ("3", "3.", "Answer: 3", "**3** Agree"); replies with several
+    different integers ("1 or 2", an echoed option list) are invalid. Reasoning answers: the last "Answer: N".
+    """
+    stripped = text.strip()
+    if not stripped:
+        return None, "empty answer"
+    if reasoning:
+        found = _ANSWER_LINE.findall(stripped)
+        if not found:
+            return None, "no 'Answer: N' line"
+        value = int(found[-1])
+    else:
+        integers = {int(x) for x in _INTEGER.findall(stripped)}
+        if not integers:
+            return None, "no integer option in the answer"
+        if len(integers) > 1:
+            return None, f"ambiguous: several integers {sorted(integers)}"
+        value = integers.pop()
+    if value not in codes:
+        return None, f"{value} is not an option ({', '.join(map(str, codes))})"
+    return value, None
