@@ -92,9 +92,13 @@ def _embedded_safetensors_dir() -> Path:
 
 
 def model_source(student: StudentSpec) -> str:
-    """What `from_pretrained` should read for this student."""
+    """What `from_pretrained` should read for this student (the same converted copy the backends load)."""
     if student.backend == "embedded":
-        return str(_embedded_safetensors_dir())
+        try:
+            from clca.llm.weights import embedded_model_dir
+        except ImportError:  # the shared loader is not installed yet: use the equivalent local conversion
+            return str(_embedded_safetensors_dir())
+        return str(embedded_model_dir()[0])
     return student.model
 
 
