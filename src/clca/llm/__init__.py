@@ -1,1 +1,63 @@
-"""clca.llm"""
+"""clca.llm — model backends behind one interface.
+
+    from clca.llm import ModelConfig, open_backend
+    backend = open_backend(ModelConfig(spec="embedded"))        # or "hf:…", "openai:model@url"
+    results = backend.generate([GenerationRequest(messages=[Message(role="user", content="Hi")])])
+    scores = backend.score_options([OptionScoringRequest(messages=[...], options=["yes", "no"])])
+"""
+
+from __future__ import annotations
+
+from clca.llm.base import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    Message,
+    ModelIdentity,
+    OptionScoringRequest,
+    messages_from,
+)
+from clca.llm.config import ModelConfig
+from clca.llm.spec import ACCEPTED_FORMS, BackendSpec, parse_spec
+
+__all__ = [
+    "ACCEPTED_FORMS",
+    "Backend",
+    "BackendSpec",
+    "GenerationRequest",
+    "GenerationResult",
+    "Message",
+    "ModelConfig",
+    "ModelIdentity",
+    "OptionScoringRequest",
+    "load_backend",
+    "messages_from",
+    "open_backend",
+    "parse_spec",
+]
+
+
+def open_backend(cfg: ModelConfig) -> Backend:
+    """THE way to get a backend: parses `cfg.spec`, loads the model / connects, and adds the response cache
+    unless `cfg.cache` is False."""
+    spec = parse_spec(cfg.spec)
+    if spec.kind == "openai":
+        from clca.llm.openai_backend import OpenAIBackend
+
+        backend: Backend = OpenAIBackend(spec, cfg)
+    else:
+        from clca.llm.local import load_local
+
+        backend = load_local(spec, cfg)
+    if cfg.cache:
+        from clca.llm.cache import CachedBackend
+
+        backend = CachedBackend(backend)
+    return backend
+
+
+def load_backend(spec: str, **options) -> Backend:
+    """Shorthand: `load_backend("embedded", cache=False, batch_size=4)` == `open_backend(ModelConfig(...))`."""
+    from clca.config import validate
+
+    return open_backend(validate(ModelConfig, {"spec": spec, **options}, f"model options for {spec!r}"))

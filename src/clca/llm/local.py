@@ -1,0 +1,392 @@
+"""Local transformers backends: `embedded` (SmolLM2-135M-Instruct on CPU) and `hf:<path or name>`.
+
+Generation is a small hand-written decoding loop over a KV cache instead of `model.generate`, for two reasons:
+every request samples from its *own* `torch.Generator` seeded with `request.seed` (so a seeded request gives the
+same text whatever else shares its batch), and stop strings / max_tokens are handled per request.
+
+Option scoring: `log P(option tokens + end-of-turn token | chat prompt)`, summed over tokens. The prompt is the
+chat template with `add_generation_prompt=True`; the continuation is the option's tokens followed by the
+template's end-of-turn token (`<|im_end|>` for SmolLM2). The end-of-turn token is included because the option is
+scored as the *complete* reply — without it " 1" would always score at least as high as " 10", of which it is
+a prefix. The prompt runs once per request (KV cache), the cache is then replicated for its options, and all
+options of a batch of prompts are scored in one further forward pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from clca.errors import BackendError
+from clca.llm.base import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    Message,
+    ModelIdentity,
+    OptionScoringRequest,
+    ProgressCallback,
+)
+from clca.llm.config import ModelConfig
+from clca.llm.spec import BackendSpec
+from clca.llm.weights import combined_sha256, embedded_model_dir, weight_files
+
+log = logging.getLogger(__name__)
+
+
+def _resolve_device(option: str) -> torch.device:
+    if option == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if option.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendError(f"device {option!r} requested but CUDA is not available — use device: cpu or auto")
+    try:
+        return torch.device(option)
+    except RuntimeError:
+        raise BackendError(f"device {option!r} is not a valid torch device — use auto, cpu, cuda or cuda:N") from None
+
+
+def _resolve_dtype(option: str, device: torch.device) -> torch.dtype:
+    if option == "auto":
+        # fp32 on CPU: bf16 is ~1.5x faster here but makes batched and unbatched scores differ by ~1e-2.
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[option]
+
+
+def check_adapter_dir(path: str) -> Path:
+    adapter = Path(path).expanduser()
+    if not (adapter / "adapter_config.json").is_file():
+        raise BackendError(
+            f"adapter {path!r} is not a LoRA adapter directory (no adapter_config.json) — "
+            "point '+adapter=' at the folder written by `clca train`"
+        )
+    return adapter.resolve()
+
+
+def adapter_sha256(adapter: Path) -> str:
+    files = [adapter / "adapter_config.json", *sorted(adapter.glob("adapter_model.*"))]
+    return combined_sha256([f for f in files if f.is_file()])
+
+
+class LocalBackend(Backend):
+    """A causal LM held in this process (CPU or one GPU)."""
+
+    def __init__(self, *, spec: str, model, tokenizer, identity: ModelIdentity, batch_size: int, model_dir: Path | None):
+        self.spec = spec
+        self.model = model
+        self.tokenizer = tokenizer
+        self._identity = identity
+        self.batch_size = batch_size
+        self.model_dir = model_dir  # where the base weights live (the training stage fine-tunes from here)
+        self.device = next(model.parameters()).device
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        eos = model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tokenizer.eos_token_id is not None:
+            eos_ids.add(tokenizer.eos_token_id)
+        self.eos_ids = eos_ids
+        self.max_context = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
+        self._eot_ids: list[int] | None = None
+        # transformers 5.24 renamed the forward argument `past_key_values` to `cache` (old name warns).
+        import inspect
+
+        self._cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+    def _forward(self, past, **kwargs):
+        """One model forward with a KV cache; returns (output, cache)."""
+        out = self.model(**{self._cache_kwarg: past}, use_cache=True, **kwargs)
+        cache = getattr(out, "cache", None)
+        return out, cache if cache is not None else out.past_key_values
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self._identity
+
+    # ---- prompts -------------------------------------------------------------------------------------------
+    def prompt_text(self, messages: Sequence[Message]) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise BackendError(f"model {self.spec!r} has no chat template — use an instruction-tuned model")
+        return self.tokenizer.apply_chat_template(
+            [m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True
+        )
+
+    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        return self.tokenizer(self.prompt_text(messages), add_special_tokens=False).input_ids
+
+    def end_of_turn_ids(self) -> list[int]:
+        """Tokens the chat template puts right after an assistant reply (e.g. `<|im_end|>`), trailing newline excluded."""
+        if self._eot_ids is None:
+            marker = "\u2063CLCA\u2063"
+            rendered = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}], tokenize=False
+            )
+            suffix = rendered.split(marker, 1)[1].rstrip()
+            ids = self.tokenizer(suffix, add_special_tokens=False).input_ids if suffix else []
+            if not ids and self.tokenizer.eos_token_id is not None:
+                ids = [self.tokenizer.eos_token_id]
+            self._eot_ids = ids
+        return self._eot_ids
+
+    def option_ids(self, option: str) -> list[int]:
+        """The continuation scored for one option: its tokens plus the end-of-turn token(s)."""
+        return self.tokenizer(option, add_special_tokens=False).input_ids + self.end_of_turn_ids()
+
+    # ---- generation ----------------------------------------------------------------------------------------
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
+    ) -> list[GenerationResult]:
+        results: list[GenerationResult | None] = [None] * len(requests)
+        encoded: list[tuple[int, list[int]]] = []
+        for i, request in enumerate(requests):
+            ids = self.prompt_ids(request.messages)
+            if self.max_context and len(ids) >= self.max_context:
+                results[i] = GenerationResult.failure(
+                    f"prompt of {len(ids)} tokens does not fit the model's context of {self.max_context} tokens"
+                )
+                if progress:
+                    progress(1)
+            else:
+                encoded.append((i, ids))
+        # Similar lengths together: less padding. Results go back by index, so order is preserved.
+        encoded.sort(key=lambda item: len(item[1]))
+        for start in range(0, len(encoded), self.batch_size):
+            chunk = encoded[start:start + self.batch_size]
+            outputs = self._generate_batch([requests[i] for i, _ in chunk], [ids for _, ids in chunk])
+            for (i, _), result in zip(chunk, outputs, strict=True):
+                results[i] = result
+            if progress:
+                progress(len(chunk))
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _left_pad(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            if seq:
+                ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+                mask[row, width - len(seq):] = 1
+        return ids.to(device), mask.to(device)
+
+    @staticmethod
+    def _sample(logits: torch.Tensor, request: GenerationRequest, generator: torch.Generator | None) -> int:
+        if request.temperature == 0.0:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits.float() / request.temperature, dim=-1)
+        if request.top_p < 1.0:
+            sorted_probs, order = torch.sort(probs, descending=True)
+            cumulative = torch.cumsum(sorted_probs, dim=-1)
+            keep = cumulative - sorted_probs < request.top_p  # always keeps the most likely token
+            probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
+        return int(torch.multinomial(probs.cpu(), 1, generator=generator))
+
+    @torch.inference_mode()
+    def _generate_batch(self, requests: list[GenerationRequest], prompts: list[list[int]]) -> list[GenerationResult]:
+        started = time.perf_counter()
+        n = len(requests)
+        generators: list[torch.Generator | None] = []
+        for request in requests:
+            if request.temperature == 0.0:
+                generators.append(None)
+            else:
+                g = torch.Generator()
+                g.manual_seed(request.seed if request.seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
+                generators.append(g)
+        limits = [
+            min(r.max_tokens, self.max_context - len(p)) if self.max_context else r.max_tokens
+            for r, p in zip(requests, prompts, strict=True)
+        ]
+        ids, mask = self._left_pad(prompts, self.tokenizer.pad_token_id, self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        generated: list[list[int]] = [[] for _ in range(n)]
+        finish: list[str | None] = [None] * n
+        texts: list[str | None] = [None] * n
+        past = None
+        step_input, step_positions = ids, positions
+        for _step in range(max(limits)):
+            out, past = self._forward(
+                past, input_ids=step_input, attention_mask=mask, position_ids=step_positions, logits_to_keep=1
+            )
+            logits = out.logits[:, -1, :]
+            next_tokens = []
+            for row in range(n):
+                if finish[row] is not None:
+                    next_tokens.append(self.tokenizer.pad_token_id)
+                    continue
+                token = self._sample(logits[row], requests[row], generators[row])
+                next_tokens.append(token)
+                if token in self.eos_ids:
+                    finish[row] = "stop"
+                    continue
+                generated[row].append(token)
+                if requests[row].stop:
+                    text = self.tokenizer.decode(generated[row], skip_special_tokens=True)
+                    cut = min((text.find(s) for s in requests[row].stop if s in text), default=-1)
+                    if cut >= 0:
+                        finish[row], texts[row] = "stop", text[:cut]
+                        continue
+                if len(generated[row]) >= limits[row]:
+                    finish[row] = "length"
+            if all(f is not None for f in finish):
+                break
+            step_input = torch.tensor(next_tokens, dtype=torch.long, device=self.device).unsqueeze(1)
+            step_positions = step_positions[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
+        elapsed = time.perf_counter() - started
+        results = []
+        for row in range(n):
+            text = texts[row] if texts[row] is not None else self.tokenizer.decode(generated[row], skip_special_tokens=True)
+            results.append(GenerationResult(
+                text=text, finish_reason=finish[row] or "length", prompt_tokens=len(prompts[row]),
+                completion_tokens=len(generated[row]), latency_s=elapsed,
+            ))
+        return results
+
+    # ---- option scoring ------------------------------------------------------------------------------------
+    def score_options(
+        self, requests: Sequence[OptionScoringRequest], progress: ProgressCallback | None = None
+    ) -> list[list[float]]:
+        scores: list[list[float] | None] = [None] * len(requests)
+        encoded = []
+        for i, request in enumerate(requests):
+            prompt = self.prompt_ids(request.messages)
+            options = [self.option_ids(option) for option in request.options]
+            longest = len(prompt) + max(len(o) for o in options)
+            if self.max_context and longest > self.max_context:
+                raise BackendError(
+                    f"score_options request {i}: prompt plus option is {longest} tokens, more than the model's "
+                    f"context of {self.max_context} — shorten the prompt"
+                )
+            encoded.append((i, prompt, options))
+        encoded.sort(key=lambda item: len(item[1]))
+        for start in range(0, len(encoded), self.batch_size):
+            chunk = encoded[start:start + self.batch_size]
+            batch_scores = self._score_batch([p for _, p, _ in chunk], [o for _, _, o in chunk])
+            for (i, _, _), s in zip(chunk, batch_scores, strict=True):
+                scores[i] = s
+            if progress:
+                progress(len(chunk))
+        return scores  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _score_batch(self, prompts: list[list[int]], options: list[list[list[int]]]) -> list[list[float]]:
+        # 1) every prompt once, left-padded, keeping the KV cache and the next-token distribution.
+        ids, mask = self._left_pad(prompts, self.tokenizer.pad_token_id, self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out, past = self._forward(None, input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1)
+        first_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        # 2) replicate each prompt's cache once per option, then all options in one pass (right-padded).
+        owner = [p for p, opts in enumerate(options) for _ in opts]
+        flat = [o for opts in options for o in opts]
+        index = torch.tensor(owner, dtype=torch.long, device=self.device)
+        total = first_logprobs[index, torch.tensor([o[0] for o in flat], device=self.device)]
+        width = max(len(o) for o in flat)
+        if width > 1:
+            past.reorder_cache(index)
+            feed = torch.full((len(flat), width - 1), self.tokenizer.pad_token_id, dtype=torch.long)
+            feed_mask = torch.zeros((len(flat), width - 1), dtype=torch.long)
+            for row, option in enumerate(flat):
+                feed[row, : len(option) - 1] = torch.tensor(option[:-1], dtype=torch.long)
+                feed_mask[row, : len(option) - 1] = 1
+            feed, feed_mask = feed.to(self.device), feed_mask.to(self.device)
+            start = positions[index, -1:] + 1
+            feed_positions = start + torch.arange(width - 1, device=self.device).unsqueeze(0)
+            out2, _ = self._forward(
+                past, input_ids=feed, attention_mask=torch.cat([mask[index], feed_mask], dim=1),
+                position_ids=feed_positions,
+            )
+            logprobs = torch.log_softmax(out2.logits.float(), dim=-1)
+            for row, option in enumerate(flat):
+                if len(option) > 1:
+                    targets = torch.tensor(option[1:], dtype=torch.long, device=self.device)
+                    steps = torch.arange(len(option) - 1, device=self.device)
+                    total[row] = total[row] + logprobs[row, steps, targets].sum()
+        values = total.tolist()
+        result, cursor = [], 0
+        for opts in options:
+            result.append(values[cursor:cursor + len(opts)])
+            cursor += len(opts)
+        return result
+
+
+def load_local(spec: BackendSpec, cfg: ModelConfig) -> LocalBackend:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    device = _resolve_device(cfg.device)
+    dtype = _resolve_dtype(cfg.dtype, device)
+    adapter = check_adapter_dir(spec.adapter) if spec.adapter else None
+    quantization = None
+    if spec.kind == "embedded":
+        model_dir, gguf, weights_sha = embedded_model_dir()
+        source, model_name = str(model_dir), gguf.name
+    else:
+        source = model_name = spec.model  # type: ignore[assignment]
+        model_dir = Path(source).expanduser() if Path(source).expanduser().is_dir() else None
+        want_4bit = cfg.load_in_4bit
+        if want_4bit is None:
+            want_4bit = device.type == "cuda" and _has_bitsandbytes()
+        if want_4bit:
+            if device.type != "cuda" or not _has_bitsandbytes():
+                raise BackendError(f"{spec.model}: load_in_4bit needs CUDA and bitsandbytes — set load_in_4bit: false")
+            from transformers import BitsAndBytesConfig
+
+            quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype,
+                                              bnb_4bit_quant_type="nf4")
+        weights_sha = None
+    try:
+        kwargs = {"dtype": dtype}
+        if quantization is not None:
+            kwargs.update(quantization_config=quantization, device_map={"": device.index or 0})
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"cannot load model {source!r}: {str(exc).splitlines()[0]}") from None
+    if quantization is None:
+        model.to(device)
+    if spec.kind == "hf":
+        if model_dir is None:
+            model_dir = _hub_snapshot_dir(source)
+        files = weight_files(model_dir) if model_dir else []
+        weights_sha = combined_sha256(files) if files else None
+    adapter_hash = None
+    if adapter is not None:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise BackendError(f"adapter {str(adapter)!r} does not fit model {model_name!r}: {str(exc).splitlines()[0]}") from None
+        if quantization is None:
+            model = model.merge_and_unload()  # plain weights again: faster, and the decoding loop stays the same
+        adapter_hash = adapter_sha256(adapter)
+    model.eval()
+    identity = ModelIdentity(
+        backend=spec.kind, model=model_name, weights_sha256=weights_sha,
+        adapter=str(adapter) if adapter else None, adapter_sha256=adapter_hash,
+    )
+    return LocalBackend(spec=cfg.spec, model=model, tokenizer=tokenizer, identity=identity,
+                        batch_size=cfg.batch_size, model_dir=model_dir)
+
+
+def _has_bitsandbytes() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
+def _hub_snapshot_dir(name: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 - identity hash is best effort for hub names
+        return None
