@@ -1,0 +1,14 @@
+"""Test helpers that are real components (not mocks): a local OpenAI-compatible HTTP server."""
+
+from clca.testing.openai_server import (
+    FAULT_KINDS,
+    Fault,
+    FaultPlan,
+    OpenAICompatServer,
+    RecordedRequest,
+    default_responder,
+    transformers_scorer,
+)
+
+__all__ = ["FAULT_KINDS", "Fault", "FaultPlan", "OpenAICompatServer", "RecordedRequest", "default_responder",
+           "transformers_scorer"]
