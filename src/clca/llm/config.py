@@ -27,3 +27,10 @@ class ModelConfig(StrictModel):
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N (local models)")
     load_in_4bit: bool | None = Field(None, description="None = 4-bit when CUDA and bitsandbytes are present")
     cache: bool = Field(True, description="use the shared SQLite response cache")
+    retry_backoff_s: float = Field(
+        1.0, ge=0, description="first retry delay (openai); doubles per attempt, with jitter; Retry-After wins"
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="openai score_options: HF tokenizer (path or name) whose chat template the served model uses",
+    )

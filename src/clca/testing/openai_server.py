@@ -44,7 +44,8 @@ class FaultPlan:
     """Which calls fail and how.
 
     `script` maps 1-based call numbers (counted over all POST requests) to a fault (`Fault` or its kind string);
-    besides, each call fails with probability `rate`, the kind drawn from `kinds` by a `random.Random(seed)`.
+    `by_request(body)` may pick a fault from the request body (e.g. always fail one prompt); besides, each call
+    fails with probability `rate`, the kind drawn from `kinds` by a `random.Random(seed)`.
     """
 
     script: dict[int, Fault | str] = field(default_factory=dict)
@@ -53,6 +54,7 @@ class FaultPlan:
     seed: int = 0
     retry_after: float | None = 0.05  # Retry-After for random 429s
     slow_delay_s: float = 30.0
+    by_request: Callable[[dict[str, Any]], Fault | str | None] | None = None
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -65,10 +67,14 @@ class FaultPlan:
         return Fault(kind=kind, retry_after=self.retry_after if kind == "429" else None,  # type: ignore[arg-type]
                      delay_s=self.slow_delay_s)
 
-    def fault_for(self, call_number: int) -> Fault | None:
+    def fault_for(self, call_number: int, body: Any = None) -> Fault | None:
         """Called under the server lock, in call order, so random plans are reproducible for a given order."""
         if call_number in self.script:
             return self.script[call_number]  # type: ignore[return-value]
+        if self.by_request is not None and isinstance(body, dict):
+            chosen = self.by_request(body)
+            if chosen is not None:
+                return chosen if isinstance(chosen, Fault) else self._from_kind(chosen)
         if self.rate > 0 and self._rng.random() < self.rate:
             return self._from_kind(self._rng.choice(self.kinds))
         return None
@@ -128,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         with owner._lock:
             owner._calls += 1
             number = owner._calls
-            fault = owner.faults.fault_for(number) if owner.faults else None
+            fault = owner.faults.fault_for(number, body) if owner.faults else None
             owner.requests.append(RecordedRequest(
                 call_number=number, path=self.path, body=body, has_authorization=authorization is not None,
                 fault=fault.kind if fault else None, received_at=time.monotonic(), authorization=authorization,

@@ -1,0 +1,324 @@
+"""OpenAI-compatible HTTP backend (`openai:<model>@<base_url>[,<base_url>…]`): vLLM, TGI, llama.cpp server, OpenAI…
+
+- async httpx under the sync interface; at most `cfg.concurrency` requests in flight (a semaphore);
+- retries (up to `cfg.max_retries`) on 429, 408, 5xx, timeouts, connection errors and malformed/empty replies,
+  with exponential backoff and jitter starting at `cfg.retry_backoff_s`; a server's Retry-After wins;
+- several base URLs are used round-robin, attempt by attempt (a retry goes to the next server);
+- the API key comes only from the environment variable named by `cfg.api_key_env`; it is sent in the
+  Authorization header and never logged, cached or stored;
+- a request whose retries are exhausted comes back as `GenerationResult.failure(reason)`; the batch goes on.
+
+`score_options` uses prompt log-probabilities from `/v1/completions` with `echo: true, logprobs: 1, max_tokens: 1`
+(supported by vLLM; not by OpenAI's hosted chat models). The chat prompt is rendered client-side with the HF
+tokenizer named by `cfg.tokenizer` (the served model's own tokenizer), exactly as the local backends do: the
+option is scored as prompt + option + end-of-turn, and the log-probs of the tokens from the option's first
+character onwards are summed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import itertools
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from clca.errors import BackendError
+from clca.llm.base import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    ModelIdentity,
+    OptionScoringRequest,
+    ProgressCallback,
+)
+from clca.llm.config import ModelConfig
+from clca.llm.spec import BackendSpec
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is treated as down
+MAX_BACKOFF_S = 60.0
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason, self.retry_after = reason, retry_after
+
+
+class _Fatal(Exception):
+    """A reply no retry can fix (e.g. HTTP 400/401/404)."""
+
+    def __init__(self, reason: str, status: int):
+        super().__init__(reason)
+        self.reason, self.status = reason, status
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # HTTP-date form
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from sync code, also when the caller already has an event loop (e.g. Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class OpenAIBackend(Backend):
+    def __init__(self, spec: BackendSpec, cfg: ModelConfig):
+        self.spec = cfg.spec
+        self.cfg = cfg
+        self.model_name = spec.model or ""
+        self.base_urls = list(spec.base_urls)
+        self._api_key: str | None = None
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise BackendError(
+                    f"environment variable {cfg.api_key_env} (named by api_key_env for {self.model_name!r}) is not "
+                    f"set — export {cfg.api_key_env}=<your API key>"
+                )
+            self._api_key = key
+        self._url_cycle = itertools.cycle(range(len(self.base_urls)))
+        self._tokenizer = None
+        self._identity = ModelIdentity(backend="openai", model=self.model_name)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self._identity
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIBackend(model={self.model_name!r}, base_urls={self.base_urls!r})"
+
+    # ---- HTTP ----------------------------------------------------------------------------------------------
+    def _client(self) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        limits = httpx.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency)
+        return httpx.AsyncClient(headers=headers, limits=limits, timeout=httpx.Timeout(self.cfg.timeout_s))
+
+    def _backoff(self, attempt: int) -> float:
+        # exponential with jitter in [50 %, 100 %] so that many clients do not retry in lockstep
+        return min(MAX_BACKOFF_S, self.cfg.retry_backoff_s * 2**attempt) * (0.5 + random.random() / 2)
+
+    async def _post_once(self, client: httpx.AsyncClient, url: str, path: str, payload: dict) -> dict:
+        try:
+            response = await client.post(url + path, json=payload)
+        except httpx.TimeoutException:
+            raise _Retryable(f"timeout after {self.cfg.timeout_s:g}s from {url}") from None
+        except httpx.TransportError as exc:  # connect errors, dropped connections, half-sent bodies
+            raise _Retryable(f"connection error from {url}: {type(exc).__name__}") from None
+        if response.status_code in RETRYABLE_STATUS:
+            raise _Retryable(f"HTTP {response.status_code} from {url}",
+                             _parse_retry_after(response.headers.get("Retry-After")))
+        if response.status_code != 200:
+            raise _Fatal(f"HTTP {response.status_code} from {url}: {_error_message(response)}", response.status_code)
+        try:
+            data = response.json()
+        except ValueError:
+            raise _Retryable(f"invalid JSON from {url} ({len(response.content)} bytes)") from None
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise _Retryable(f"reply without choices from {url}")
+        return data
+
+    async def _post(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, path: str, payload: dict,
+                    validate) -> tuple[Any, int]:
+        """POST with retries; returns (validate(data), attempts). Raises _Retryable/_Fatal when giving up."""
+        last: _Retryable | None = None
+        for attempt in range(self.cfg.max_retries + 1):
+            url = self.base_urls[next(self._url_cycle)]
+            try:
+                async with semaphore:  # released while backing off, so other requests use the slot
+                    data = await self._post_once(client, url, path, payload)
+                    return validate(data, url), attempt + 1
+            except _Retryable as exc:
+                last = exc
+                if attempt == self.cfg.max_retries:
+                    break
+                if exc.retry_after is not None and exc.retry_after > MAX_RETRY_AFTER_S:
+                    break
+                delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
+                log.warning("%s (attempt %d/%d); retrying in %.2fs", exc.reason, attempt + 1,
+                            self.cfg.max_retries + 1, delay)
+                await asyncio.sleep(delay)
+        assert last is not None
+        raise _Retryable(f"{self.cfg.max_retries + 1} attempts failed; last: {last.reason}") from None
+
+    # ---- generate ------------------------------------------------------------------------------------------
+    def _chat_payload(self, request: GenerationRequest) -> dict:
+        payload: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [m.model_dump() for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+        }
+        if request.seed is not None:
+            payload["seed"] = request.seed
+        if request.stop:
+            payload["stop"] = request.stop
+        return payload
+
+    @staticmethod
+    def _parse_chat(data: dict, url: str) -> tuple[str, str, dict]:
+        choice = data["choices"][0]
+        message = choice.get("message") if isinstance(choice, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str):
+            raise _Retryable(f"reply from {url} has no message content")
+        return content, choice.get("finish_reason") or "stop", data.get("usage") or {}
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
+    ) -> list[GenerationResult]:
+        return _run_sync(self._generate_all(list(requests), progress))
+
+    async def _generate_all(self, requests: list[GenerationRequest], progress) -> list[GenerationResult]:
+        semaphore = asyncio.Semaphore(self.cfg.concurrency)
+        async with self._client() as client:
+
+            async def one(request: GenerationRequest) -> GenerationResult:
+                started = time.perf_counter()
+                try:
+                    (text, finish, usage), attempts = await self._post(
+                        client, semaphore, "/chat/completions", self._chat_payload(request), self._parse_chat
+                    )
+                    result = GenerationResult(
+                        text=text, finish_reason="length" if finish == "length" else "stop",
+                        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+                        latency_s=time.perf_counter() - started, attempts=attempts,
+                    )
+                except (_Retryable, _Fatal) as exc:
+                    attempts = self.cfg.max_retries + 1 if isinstance(exc, _Retryable) else 1
+                    result = GenerationResult.failure(exc.reason, latency_s=time.perf_counter() - started,
+                                                      attempts=attempts)
+                if progress:
+                    progress(1)
+                return result
+
+            return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    # ---- score_options -------------------------------------------------------------------------------------
+    def _chat_tokenizer(self):
+        if self._tokenizer is None:
+            if not self.cfg.tokenizer:
+                raise BackendError(
+                    f"{self.spec}: score_options needs the served model's chat template — set the model option "
+                    "'tokenizer' to its Hugging Face tokenizer (path or name), or use mode generate"
+                )
+            from transformers import AutoTokenizer
+
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.cfg.tokenizer)
+            except (OSError, ValueError) as exc:
+                raise BackendError(f"tokenizer {self.cfg.tokenizer!r}: cannot load ({str(exc).splitlines()[0]})") from None
+            if not getattr(self._tokenizer, "chat_template", None):
+                raise BackendError(f"tokenizer {self.cfg.tokenizer!r} has no chat template")
+        return self._tokenizer
+
+    def _end_of_turn_text(self, tokenizer) -> str:
+        marker = "\u2063CLCA\u2063"
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}], tokenize=False
+        )
+        return rendered.split(marker, 1)[1].rstrip() or (tokenizer.eos_token or "")
+
+    def score_options(
+        self, requests: Sequence[OptionScoringRequest], progress: ProgressCallback | None = None
+    ) -> list[list[float]]:
+        tokenizer = self._chat_tokenizer()
+        eot = self._end_of_turn_text(tokenizer)
+        prompts = [
+            tokenizer.apply_chat_template([m.model_dump() for m in r.messages], tokenize=False,
+                                          add_generation_prompt=True)
+            for r in requests
+        ]
+        return _run_sync(self._score_all(list(requests), prompts, eot, progress))
+
+    async def _score_all(self, requests, prompts, eot, progress) -> list[list[float]]:
+        semaphore = asyncio.Semaphore(self.cfg.concurrency)
+        async with self._client() as client:
+
+            async def one_option(prompt: str, option: str) -> float:
+                full = prompt + option + eot
+
+                def parse(data: dict, url: str) -> float:
+                    logprobs = (data["choices"][0] or {}).get("logprobs") or {}
+                    token_logprobs, offsets = logprobs.get("token_logprobs"), logprobs.get("text_offset")
+                    if not token_logprobs or not offsets:
+                        raise _Fatal(f"server {url} returned no prompt logprobs", 200)
+                    if len(prompt) not in offsets:
+                        raise _Fatal(f"server {url} tokenized across the end of the chat prompt, so the option's "
+                                     "log-probability cannot be isolated", 200)
+                    picked = [lp for lp, off in zip(token_logprobs, offsets, strict=False)
+                              if len(prompt) <= off < len(full)]
+                    if any(lp is None for lp in picked):
+                        raise _Retryable(f"server {url} returned null logprobs for option tokens")
+                    return float(sum(picked))
+
+                payload = {"model": self.model_name, "prompt": full, "echo": True, "logprobs": 1,
+                           "max_tokens": 1, "temperature": 0.0}
+                try:
+                    score, _ = await self._post(client, semaphore, "/completions", payload, parse)
+                except _Fatal as exc:
+                    if exc.status in {400, 404, 422, 200}:
+                        raise BackendError(f"{exc.reason} — this server does not give prompt logprobs "
+                                           "(echo + logprobs on /v1/completions); use mode generate") from None
+                    raise BackendError(f"score_options: {exc.reason}") from None
+                except _Retryable as exc:
+                    raise BackendError(f"score_options: {exc.reason}") from None
+                return score
+
+            async def one(request: OptionScoringRequest, prompt: str) -> list[float]:
+                scores = list(await asyncio.gather(*(one_option(prompt, o) for o in request.options)))
+                if progress:
+                    progress(1)
+                return scores
+
+            return list(await asyncio.gather(*(one(r, p) for r, p in zip(requests, prompts, strict=True))))
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+        message = data.get("error", {}).get("message") if isinstance(data.get("error"), dict) else data.get("error")
+        if message:
+            return " ".join(str(message).split())[:200]
+    except (ValueError, AttributeError):
+        pass
+    return " ".join(response.text.split())[:200]

@@ -1,0 +1,158 @@
+"""The openai backend against a real local HTTP server: retries, Retry-After, concurrency limit, round-robin,
+exhausted retries as recorded failures, API key handling, prompt-logprob option scoring."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from clca.errors import BackendError
+from clca.llm import GenerationRequest, Message, OptionScoringRequest, load_backend
+from clca.llm.weights import embedded_model_dir
+from clca.testing import Fault, FaultPlan, OpenAICompatServer, transformers_scorer
+
+FAST = {"cache": False, "retry_backoff_s": 0.01, "timeout_s": 5.0}
+
+
+def ask(text: str, **kwargs) -> GenerationRequest:
+    return GenerationRequest(messages=[Message(role="user", content=text)], **kwargs)
+
+
+def test_plain_generation_sends_the_request_fields():
+    with OpenAICompatServer(responder=lambda body: f"reply to {body['messages'][-1]['content']}") as srv:
+        backend = load_backend(f"openai:served-model@{srv.base_url}", **FAST)
+        [result] = backend.generate([ask("hello", max_tokens=7, temperature=0.5, seed=3, stop=["\n"])])
+        assert result.ok and result.text == "reply to hello" and result.attempts == 1
+        body = srv.requests[0].body
+        assert body["model"] == "served-model" and body["max_tokens"] == 7 and body["seed"] == 3
+        assert body["temperature"] == 0.5 and body["stop"] == ["\n"]
+        assert backend.identity.backend == "openai" and backend.identity.model == "served-model"
+
+
+def test_retries_succeed_after_429_with_retry_after_500_and_dropped_connection():
+    plan = FaultPlan(script={1: Fault("429", retry_after=0.3), 2: "500", 3: "drop", 4: "truncated",
+                             5: "empty_choices", 6: "503"})
+    with OpenAICompatServer(faults=plan) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", concurrency=1, **FAST)
+        started = time.monotonic()
+        results = backend.generate([ask("a"), ask("b")])
+        assert all(r.ok for r in results)
+        assert [r.text for r in results] == ["echo: a", "echo: b"]
+        assert sum(r.attempts for r in results) == 8  # 6 faults + 2 successes
+        # the first request waited at least the 0.3 s the server asked for before its retry
+        first_calls = [r for r in srv.requests if r.body["messages"][0]["content"] == "a"]
+        assert first_calls[1].received_at - first_calls[0].received_at >= 0.29
+        assert time.monotonic() - started < 5
+
+
+def test_timeouts_are_retried():
+    plan = FaultPlan(script={1: Fault("slow", delay_s=2.0)})
+    with OpenAICompatServer(faults=plan) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", cache=False, retry_backoff_s=0.01, timeout_s=0.3)
+        [result] = backend.generate([ask("x")])
+        assert result.ok and result.attempts == 2
+
+
+def test_exhausted_retries_are_recorded_failures_and_the_batch_continues():
+    plan = FaultPlan(by_request=lambda body: "503" if body["messages"][0]["content"] == "doomed" else None)
+    with OpenAICompatServer(faults=plan) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", concurrency=1, max_retries=2, **FAST)
+        results = backend.generate([ask("doomed"), ask("fine")])
+        assert not results[0].ok and results[0].text is None and results[0].finish_reason == "error"
+        assert "3 attempts failed" in results[0].error and "503" in results[0].error
+        assert results[0].attempts == 3
+        assert results[1].ok and results[1].text == "echo: fine"
+        assert srv.calls == 4
+
+
+def test_client_errors_are_not_retried():
+    with OpenAICompatServer() as srv:
+        backend = load_backend(f"openai:m@{srv.base_url.replace('/v1', '/nope')}", **FAST)
+        [result] = backend.generate([ask("x")])
+        assert not result.ok and "HTTP 404" in result.error and srv.calls == 1
+
+
+def test_concurrency_limit_is_never_exceeded():
+    with OpenAICompatServer(latency_s=0.05) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", concurrency=5, **FAST)
+        results = backend.generate([ask(str(i)) for i in range(40)])
+        assert all(r.ok for r in results) and [r.text for r in results] == [f"echo: {i}" for i in range(40)]
+        assert srv.max_in_flight == 5  # reached, never exceeded
+
+
+def test_random_faults_at_a_seeded_rate_are_absorbed():
+    with OpenAICompatServer(faults=FaultPlan(rate=0.3, seed=7), latency_s=0.01) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", concurrency=8, max_retries=8, **FAST)
+        results = backend.generate([ask(str(i)) for i in range(60)])
+        assert all(r.ok for r in results)
+        assert sum(1 for r in srv.requests if r.fault) >= 5  # faults really happened
+
+
+def test_round_robin_over_two_servers():
+    with OpenAICompatServer() as one, OpenAICompatServer() as two:
+        backend = load_backend(f"openai:m@{one.base_url},{two.base_url}", concurrency=2, **FAST)
+        assert all(r.ok for r in backend.generate([ask(str(i)) for i in range(10)]))
+        assert one.calls == 5 and two.calls == 5
+
+
+def test_retry_goes_to_the_other_server():
+    with OpenAICompatServer(faults=FaultPlan(script={1: "500"})) as bad, OpenAICompatServer() as good:
+        backend = load_backend(f"openai:m@{bad.base_url},{good.base_url}", **FAST)
+        [result] = backend.generate([ask("x")])
+        assert result.ok and bad.calls == 1 and good.calls == 1
+
+
+def test_api_key_comes_from_env_and_never_leaks(monkeypatch, caplog, tmp_path):
+    secret = "sk-test-SECRET-0123456789"
+    monkeypatch.setenv("CLCA_TEST_KEY", secret)
+    monkeypatch.setenv("CLCA_CACHE_DIR", str(tmp_path))
+    caplog.set_level(logging.DEBUG)
+    with OpenAICompatServer(faults=FaultPlan(script={1: "429", 2: "drop"})) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", api_key_env="CLCA_TEST_KEY", retry_backoff_s=0.01)
+        [result] = backend.generate([ask("x")])
+        backend.close()
+        assert result.ok
+        assert all(r.authorization == f"Bearer {secret}" for r in srv.requests)
+    assert secret not in caplog.text and "SECRET" not in caplog.text
+    assert secret not in repr(backend) and secret not in result.model_dump_json()
+    cache_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("responses.sqlite*"))
+    assert cache_bytes and secret.encode() not in cache_bytes
+
+
+def test_missing_api_key_variable_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("CLCA_UNSET_KEY", raising=False)
+    with pytest.raises(BackendError, match="CLCA_UNSET_KEY"):
+        load_backend("openai:m@http://127.0.0.1:9/v1", api_key_env="CLCA_UNSET_KEY", cache=False)
+
+
+def test_score_options_without_prompt_logprobs_is_a_clear_error():
+    tokenizer_dir = embedded_model_dir()[0]  # only the tokenizer (chat template) is needed here
+    with OpenAICompatServer() as srv:  # no scorer: like servers without echo+logprobs
+        backend = load_backend(f"openai:m@{srv.base_url}", tokenizer=str(tokenizer_dir), **FAST)
+        with pytest.raises(BackendError, match="prompt logprobs.*use mode generate"):
+            backend.score_options([OptionScoringRequest(messages=[Message(role="user", content="x")],
+                                                        options=["a"])])
+        no_tokenizer = load_backend(f"openai:m@{srv.base_url}", **FAST)
+        with pytest.raises(BackendError, match="tokenizer"):
+            no_tokenizer.score_options([OptionScoringRequest(messages=[Message(role="user", content="x")],
+                                                             options=["a"])])
+
+
+@pytest.mark.slow
+def test_score_options_via_prompt_logprobs_matches_the_local_model(embedded_backend):
+    requests = [
+        OptionScoringRequest(messages=[Message(role="user", content="What is the capital of France?")],
+                             options=["Paris", "London", " 10"]),
+        OptionScoringRequest(messages=[Message(role="user", content="Rate from 1 to 10.")], options=[" 1", " 10"]),
+    ]
+    local = embedded_backend.score_options(requests)
+    with OpenAICompatServer(scorer=transformers_scorer(embedded_backend),
+                            faults=FaultPlan(script={2: "503"})) as srv:
+        remote = load_backend(f"openai:m@{srv.base_url}", tokenizer=str(embedded_backend.model_dir), **FAST)
+        scores = remote.score_options(requests)
+        body = srv.requests[0].body
+        assert body["echo"] is True and body["logprobs"] == 1
+    for got, want in zip(scores, local, strict=True):
+        assert got == pytest.approx(want, abs=1e-3)
