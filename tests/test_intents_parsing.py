@@ -1,0 +1,61 @@
+"""Intent sentence and kind parsers."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clca.intents import parse_intent, parse_kind
+from clca.intents.parsing import MAX_INTENT_WORDS
+
+
+@pytest.mark.parametrize(
+    ("raw", "intent"),
+    [
+        ("To greet Bob warmly.", "To greet Bob warmly."),
+        ('Intent: "To show respect to an elder, as expected in China."', "To show respect to an elder, as expected in China."),
+        ("**Intent:** To decline politely.\n\nExplanation: ...", "To decline politely."),
+        ("The speaker's intent: to thank her host.", "to thank her host."),
+    ],
+)
+def test_intents_are_cleaned(raw: str, intent: str) -> None:
+    assert parse_intent(raw) == (intent, None)
+
+
+@pytest.mark.parametrize("raw", ["", "  ", "I'm sorry, but I cannot determine that.", "As an AI, I can't.", "To", "N/A"])
+def test_unusable_intents_are_failures(raw: str) -> None:
+    intent, error = parse_intent(raw)
+    assert intent is None and error
+
+
+def test_long_answers_are_cut_to_one_sentence() -> None:
+    raw = "To apologise. " + "word " * 100
+    assert parse_intent(raw)[0] == "To apologise."
+    intent, _ = parse_intent("To " + "go " * 200)
+    assert len(intent.split()) == MAX_INTENT_WORDS
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [("generic", "generic"), ("Cultural.", "cultural"), ("KIND: culture-specific", "cultural"), (" General", "generic")],
+)
+def test_kinds(raw: str, kind: str) -> None:
+    assert parse_kind(raw) == (kind, None)
+
+
+@pytest.mark.parametrize("raw", ["", "both generic and cultural", "maybe", None])
+def test_unclear_kinds_fail(raw) -> None:
+    kind, error = parse_kind(raw)
+    assert kind is None and error
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_no_string_crashes_the_intent_parsers(raw: str) -> None:
+    intent, error = parse_intent(raw)
+    assert (intent is None) != (error is None)
+    if intent is not None:
+        assert len(intent.split()) <= MAX_INTENT_WORDS
+    kind, error = parse_kind(raw)
+    assert (kind is None) != (error is None)

@@ -1,0 +1,177 @@
+"""Role-play runner against a real local OpenAI-compatible HTTP server with scripted agents."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from test_roleplay_support import GOAL_A, GOAL_B, SECRET_A, SECRET_B, make_scenario, speaker_of, turn_of
+
+from clca.jsonl import JsonlStore
+from clca.llm import load_backend
+from clca.roleplay import Conversation, RoleplayConfig, agent_messages, run_roleplay, summary_path
+from clca.testing.openai_server import FaultPlan, OpenAICompatServer
+
+
+def backend_for(server: OpenAICompatServer):
+    return load_backend(f"openai:test-model@{server.base_url}", cache=False, max_retries=0, retry_backoff_s=0.01)
+
+
+def chatty(body: dict) -> str:
+    return f"ACTION: speak\n{speaker_of(body)} says something at turn {turn_of(body)}."
+
+
+def test_agents_see_only_their_own_goal_and_secret(tmp_path) -> None:
+    with OpenAICompatServer(responder=chatty) as server:
+        run_roleplay([make_scenario("s1"), make_scenario("s2")], tmp_path / "c.jsonl", backend_for(server),
+                     config=RoleplayConfig(max_turns=4))
+        bodies = [r.body for r in server.requests]
+    assert len(bodies) == 2 * 2 * 4  # 2 scenarios × 2 conversations × 4 turns
+    for body in bodies:
+        text = json.dumps(body)
+        if speaker_of(body) == "Li":
+            assert GOAL_A in text and SECRET_A in text
+            assert GOAL_B not in text and SECRET_B not in text
+        else:
+            assert GOAL_B in text and SECRET_B in text
+            assert GOAL_A not in text and SECRET_A not in text
+        # both public profiles and the culture paragraph are there
+        system = next(m["content"] for m in body["messages"] if m["role"] == "system")
+        assert "retired nurse" in system and "teacher" in system
+        assert "China" in system and "hierarchical" in system
+
+
+def test_history_is_given_from_each_agents_own_perspective() -> None:
+    from clca.roleplay.schema import Turn
+
+    scenario = make_scenario()
+    turns = [Turn(index=0, speaker=0, speaker_name="Li Wei", action="speak", text="Hello Auntie."),
+             Turn(index=1, speaker=1, speaker_name="Mei Chen", action="non-verbal", text="smiles")]
+    li = agent_messages(scenario, 0, turns, "China", "desc")
+    assert [m.role for m in li] == ["system", "user", "assistant", "user"]
+    assert li[2].content == "ACTION: speak\nHello Auntie."
+    assert "Mei (non-verbal): smiles" in li[3].content and li[3].content.endswith("Your turn, Li.")
+    mei = agent_messages(scenario, 1, turns[:1], "China", "desc")
+    assert [m.role for m in mei] == ["system", "user"]
+    assert 'Li says: "Hello Auntie."' in mei[1].content and "You speak first" not in mei[1].content
+
+
+def test_stop_rules_leave_idle_and_max_turns(tmp_path) -> None:
+    def responder(body: dict) -> str:
+        scenario = "leave" if "[leave]" in json.dumps(body) else "idle" if "[idle]" in json.dumps(body) else "long"
+        if scenario == "leave" and speaker_of(body) == "Mei":
+            return "ACTION: leave\nI must go now, goodbye."
+        if scenario == "idle" and turn_of(body) >= 1:
+            return "" if turn_of(body) % 2 else "ACTION: none"
+        return chatty(body)
+
+    out = tmp_path / "c.jsonl"
+    with OpenAICompatServer(responder=responder) as server:
+        summary = run_roleplay([make_scenario("leave"), make_scenario("idle"), make_scenario("long")], out,
+                               backend_for(server), config=RoleplayConfig(max_turns=6, conversations_per_scenario=1))
+    by_id = {c.id: c for c in JsonlStore(out, Conversation).read()}
+    leave, idle, long = by_id["leave#0"], by_id["idle#0"], by_id["long#0"]
+    assert leave.termination == "leave" and [t.action for t in leave.turns] == ["speak", "leave"]
+    assert leave.turns[1].text == "I must go now, goodbye."
+    assert idle.termination == "idle" and len(idle.turns) == 3  # speak, then two consecutive no-ops
+    assert idle.turns[1].parse_error == "empty output" and idle.turns[2].parse_error is None
+    assert long.termination == "max_turns" and [t.speaker for t in long.turns] == [0, 1, 0, 1, 0, 1]
+    assert [t.speaker_name for t in long.turns[:2]] == ["Li Wei", "Mei Chen"]
+    assert long.turns[0].raw.startswith("ACTION: speak")
+    assert summary.terminations == {"leave": 1, "idle": 1, "max_turns": 1}
+    assert json.loads(summary_path(out).read_text())["conversations"] == 3
+
+
+def test_lockstep_one_batch_per_turn_index(tmp_path) -> None:
+    scenarios = [make_scenario(f"s{i}") for i in range(6)]
+    with OpenAICompatServer(responder=chatty, latency_s=0.05) as server:
+        run_roleplay(scenarios, tmp_path / "c.jsonl", backend_for(server), config=RoleplayConfig(max_turns=3))
+        turn_order = [turn_of(r.body) for r in server.requests]
+        max_in_flight = server.max_in_flight
+    assert turn_order == sorted(turn_order)  # every turn-t request before any turn-(t+1) request
+    assert Counter(turn_order) == {0: 12, 1: 12, 2: 12}
+    assert max_in_flight > 1  # the batch reaches the server concurrently
+
+
+def test_seeds_are_deterministic_and_distinct_per_sample(tmp_path) -> None:
+    with OpenAICompatServer(responder=chatty) as server:
+        run_roleplay([make_scenario()], tmp_path / "a.jsonl", backend_for(server),
+                     config=RoleplayConfig(max_turns=2, conversations_per_scenario=3, seed=7))
+        run_roleplay([make_scenario()], tmp_path / "b.jsonl", backend_for(server),
+                     config=RoleplayConfig(max_turns=2, conversations_per_scenario=3, seed=7))
+        request_seeds = [r.body["seed"] for r in server.requests]
+    a = JsonlStore(tmp_path / "a.jsonl", Conversation).read()
+    b = JsonlStore(tmp_path / "b.jsonl", Conversation).read()
+    assert [c.seed for c in a] == [c.seed for c in b]
+    assert len({c.seed for c in a}) == 3
+    assert len(set(request_seeds)) == 6 and sorted(request_seeds[:6]) == sorted(request_seeds[6:])
+    prov = a[0].agent_provenance[0]
+    assert prov.seed == a[0].seed and prov.sampling["top_p"] == 0.7 and prov.model.backend == "openai"
+    assert {p.name for p in prov.prompts} == {"roleplay_agent_system.v1", "roleplay_opening.v1", "roleplay_other_turn.v1"}
+
+
+def test_persistent_backend_failure_ends_the_conversation_with_error(tmp_path) -> None:
+    faults = FaultPlan(by_request=lambda body: "500" if "[broken]" in json.dumps(body) and turn_of(body) == 1 else None)
+    out = tmp_path / "c.jsonl"
+    with OpenAICompatServer(responder=chatty, faults=faults) as server:
+        summary = run_roleplay([make_scenario("ok"), make_scenario("broken")], out, backend_for(server),
+                               config=RoleplayConfig(max_turns=4, conversations_per_scenario=1))
+    by_id = {c.id: c for c in JsonlStore(out, Conversation).read()}
+    assert by_id["ok#0"].termination == "max_turns" and len(by_id["ok#0"].turns) == 4
+    broken = by_id["broken#0"]
+    assert broken.termination == "error" and len(broken.turns) == 1
+    assert "turn 1" in broken.error and "500" in broken.error
+    assert summary.terminations == {"max_turns": 1, "error": 1}
+    # retry_errors regenerates only the failed conversation once the server is healthy again
+    with OpenAICompatServer(responder=chatty) as server:
+        summary = run_roleplay([make_scenario("ok"), make_scenario("broken")], out, backend_for(server),
+                               config=RoleplayConfig(max_turns=4, conversations_per_scenario=1, retry_errors=True))
+        assert {turn_of(r.body) for r in server.requests} == {0, 1, 2, 3} and server.calls == 4
+    assert summary.terminations == {"max_turns": 2} and summary.conversations == 2
+
+
+def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path) -> None:
+    out = tmp_path / "c.jsonl"
+    scenarios = [make_scenario(f"s{i}") for i in range(3)]
+
+    def leave_early(body: dict) -> str:  # s0 ends after 2 turns, so it is written before the others finish
+        if "[s0]" in json.dumps(body) and speaker_of(body) == "Mei":
+            return "ACTION: leave\nBye."
+        return chatty(body)
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt(conversation: Conversation) -> None:
+        raise Interrupt(conversation.id)
+
+    config = RoleplayConfig(max_turns=4)
+    with OpenAICompatServer(responder=leave_early) as server:
+        with pytest.raises(Interrupt):
+            run_roleplay(scenarios, out, backend_for(server), config=config, on_conversation=interrupt)
+        first = [c.id for c in JsonlStore(out, Conversation).read()]
+        assert first == ["s0#0"]
+        server.reset_stats()
+        summary = run_roleplay(scenarios, out, backend_for(server), config=config)
+        calls_second_run = len(server.requests)
+    ids = [c.id for c in JsonlStore(out, Conversation).read()]
+    assert sorted(ids) == sorted(f"s{i}#{k}" for i in range(3) for k in range(2))
+    assert len(ids) == len(set(ids))
+    assert summary.skipped_existing == 1 and summary.generated == 5
+    assert calls_second_run == 2 + 4 * 4  # s0#1 (2 turns) + four 4-turn conversations; s0#0 not redone
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path) -> None:
+    bad = tmp_path / "scenarios.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "clca.cli.main", "roleplay", "--scenarios", str(bad), "--out", str(tmp_path / "o.jsonl")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "scenarios.jsonl:1" in lines[0]
