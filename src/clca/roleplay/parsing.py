@@ -13,8 +13,9 @@ Rules, in order:
 3. `ACTION: <word>` (case-insensitive, anywhere on the first non-empty line) gives the action; the text is the rest
    of that line after the action word plus the following lines. Synonyms are normalised ("say" → speak,
    "gesture" → non-verbal, "exit" → leave, "nothing" → none, …).
-4. The text is cleaned: a leading `TEXT:`/`SAY:` label, a leading speaker prefix (`Anna:` / `Anna Smith:` /
-   `Agent A:`) and surrounding quotes are removed; if the model starts writing the *other* participant's line
+4. The text is cleaned: a leading `TEXT:`/`SAY:` label, a speaker prefix (`Anna:` / `Anna Smith:` /
+   `Agent A:`) and surrounding quotes are removed — when a later line starts with the speaker's own name, the text
+   starts there (what came before is an echoed preamble); if the model starts writing the *other* participant's line
    (`Bob: …` on a new line) the text is cut there — the agent must not speak for the other side.
 5. No recognisable action → the cleaned text becomes a `speak` turn with `parse_error` set (the content is
    usually a usable utterance). An empty result → action `none` with `parse_error` set, which the stop rule
@@ -103,9 +104,18 @@ def _strip_quotes(text: str) -> str:
 def _clean_text(text: str, own_names: list[str], other_names: list[str]) -> str:
     text = _CODE_FENCE_RE.sub("", text.strip()).strip()
     text = _TEXT_LABEL_RE.sub("", text)
-    text = _speaker_prefix_re(own_names).sub("", text, count=1)
-    # Cut where the model starts writing the other participant's line (or a new ACTION block).
+    own_re = _speaker_prefix_re(own_names)
+    lines = text.splitlines()
+    # "<preamble>\n\nAnna: <utterance>": small models often echo the prompt first; the utterance starts at the
+    # first line carrying the speaker's own name.
     other_re = _speaker_prefix_re(other_names) if other_names else None
+    first_named = next(
+        (i for i, line in enumerate(lines) if own_re.match(line) or (other_re is not None and other_re.match(line))),
+        None,
+    )
+    start = first_named if first_named is not None and own_re.match(lines[first_named]) else 0
+    text = own_re.sub("", "\n".join(lines[start:]), count=1)
+    # Cut where the model starts writing the other participant's line (or a new ACTION block).
     kept: list[str] = []
     for i, line in enumerate(text.splitlines()):
         if i > 0 and (
