@@ -175,3 +175,20 @@ def test_import_cli_appends_only_new(tmp_path):
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["written"] == expected
     assert len(out.read_text().splitlines()) == 1
+
+
+def test_cli_rejects_bad_input_before_loading_a_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from clca.cli.main import app
+    from clca.errors import ClcaError
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["scenarios", "adapt", "--culture", "XXQ", "--out", str(tmp_path / "o.jsonl")])
+    assert isinstance(result.exception, ClcaError) and "unknown culture code" in str(result.exception)
+    result = runner.invoke(app, ["scenarios", "from-norms", "--norms", str(tmp_path / "none.txt"), "--culture",
+                                 "DEU", "--out", str(tmp_path / "o.jsonl")])
+    assert isinstance(result.exception, ClcaError) and "norms file not found" in str(result.exception)
+    result = runner.invoke(app, ["scenarios", "adapt", "--culture", "DEU", "--out", str(tmp_path / "o.jsonl"),
+                                 "--set", "max_repairs=-1"])
+    assert isinstance(result.exception, ClcaError) and "max_repairs" in str(result.exception)
