@@ -1,20 +1,19 @@
-"""Scenario generation through a backend: scripted replies from a real local HTTP server, and the embedded model."""
+"""Scenario generation through real backends: the openai backend against a scripted local HTTP server, and the
+embedded model."""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from clca.cultures import get_culture
 from clca.jsonl import JsonlStore
-from clca.llm.base import Backend, GenerationRequest, GenerationResult, ModelIdentity
+from clca.llm import ModelConfig, open_backend
+from clca.llm.base import Backend
 from clca.records import Failure
 from clca.scenarios import ScenariosConfig, adapt_scenarios, failures_path, load_seed_scenarios, scenarios_from_norms
 from clca.scenarios.schema import Scenario
+from clca.testing.openai_server import FaultPlan, OpenAICompatServer
 
 
 def valid_answer(setting: str, first: str = "Lukas") -> str:
@@ -24,105 +23,25 @@ def valid_answer(setting: str, first: str = "Lukas") -> str:
     return json.dumps({"setting": setting, "person1": person, "person2": {**person, "first_name": "Anna"}})
 
 
-class ScriptedServer:
-    """An OpenAI-compatible /chat/completions endpoint on 127.0.0.1 answering from a script.
+def scripted(script: dict[str, list[str]]):
+    """A responder for `OpenAICompatServer`: the script maps a marker (text in the first user message) to the
+    replies for attempt 0, 1, 2 … (attempt = assistant messages in the request = repair rounds before)."""
 
-    The script maps a marker (text that occurs in the first user message) to the replies for attempt 0, 1, 2 …
-    (attempt = number of assistant messages in the request, i.e. how many repair rounds came before).
-    """
+    def respond(body: dict) -> str:
+        messages = body["messages"]
+        first_user = next(m["content"] for m in messages if m["role"] == "user")
+        attempt = sum(m["role"] == "assistant" for m in messages)
+        marker = next(k for k in script if k in first_user)
+        return script[marker][min(attempt, len(script[marker]) - 1)]
 
-    def __init__(self, script: dict[str, list[str]]):
-        self.script = script
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_POST(self):  # noqa: N802 - http.server API
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
-                messages = body["messages"]
-                first_user = next(m["content"] for m in messages if m["role"] == "user")
-                attempt = sum(m["role"] == "assistant" for m in messages)
-                marker = next((k for k in server.script if k in first_user), None)
-                if marker is None:
-                    self.send_response(400)
-                    self.end_headers()
-                    return
-                replies = server.script[marker]
-                text = replies[min(attempt, len(replies) - 1)]
-                payload = json.dumps({
-                    "id": "x", "object": "chat.completion", "model": body.get("model", "scripted"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-                }).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return respond
 
 
-class HttpChatBackend(Backend):
-    """Minimal OpenAI-compatible client used only while `clca.llm.openai_backend` is not available."""
-
-    spec = "openai-test"
-
-    def __init__(self, base_url: str):
-        import httpx
-
-        self.base_url = base_url
-        self.client = httpx.Client(timeout=10)
-
-    @property
-    def identity(self) -> ModelIdentity:
-        return ModelIdentity(backend="openai", model="scripted")
-
-    def generate(self, requests: Sequence[GenerationRequest], progress=None) -> list[GenerationResult]:
-        results = []
-        for request in requests:
-            response = self.client.post(f"{self.base_url}/chat/completions", json={
-                "model": "scripted", "messages": [m.model_dump() for m in request.messages],
-                "max_tokens": request.max_tokens, "temperature": request.temperature, "top_p": request.top_p,
-                "seed": request.seed})
-            if response.status_code != 200:
-                results.append(GenerationResult.failure(f"HTTP {response.status_code}"))
-                continue
-            choice = response.json()["choices"][0]
-            results.append(GenerationResult(text=choice["message"]["content"], finish_reason="stop"))
-        return results
-
-    def score_options(self, requests, progress=None):
-        raise NotImplementedError
-
-    def close(self) -> None:
-        self.client.close()
+def chat_bodies(server: OpenAICompatServer) -> list[dict]:
+    return [r.body for r in server.requests if r.path.endswith("/chat/completions")]
 
 
 def open_http_backend(base_url: str) -> Backend:
-    try:
-        from clca.llm import ModelConfig, open_backend
-        from clca.llm.openai_backend import OpenAIBackend  # noqa: F401 - only checks it exists
-    except ImportError:
-        return HttpChatBackend(base_url)
     return open_backend(ModelConfig(spec=f"openai:scripted@{base_url}", cache=False, max_retries=0))
 
 
@@ -142,11 +61,11 @@ def test_adapt_well_formed_fenced_repaired_and_failed_then_resume(tmp_path, seed
     out = tmp_path / "deu.jsonl"
     cfg = ScenariosConfig(max_repairs=2, batch_size=3, seed=7)
     card = get_culture("DEU")
-    with ScriptedServer(script) as server, open_http_backend(server.base_url) as backend:
+    with OpenAICompatServer(responder=scripted(script)) as server, open_http_backend(server.base_url) as backend:
         summary = adapt_scenarios(seeds, card, backend, out, config=cfg)
         assert (summary.requested, summary.produced, summary.failed, summary.skipped_done) == (4, 3, 1, 0)
         assert summary.repaired == 1
-        n_requests = len(server.requests)
+        n_requests = len(chat_bodies(server))
         assert n_requests == 1 + 1 + 2 + 3  # one per attempt
 
         scenarios = {s.source_scenario_id: s for s in JsonlStore(out, Scenario).read()}
@@ -161,9 +80,9 @@ def test_adapt_well_formed_fenced_repaired_and_failed_then_resume(tmp_path, seed
         assert [p.name for p in scenarios[seeds[2].id].provenance.prompts] == ["scenario_adapt.v1",
                                                                               "scenario_repair.v1"]
         # The prompt carries the culture paragraph; the repair prompt carries the parse error.
-        first_prompt = server.requests[0]["messages"][0]["content"]
+        first_prompt = chat_bodies(server)[0]["messages"][0]["content"]
         assert card.description in first_prompt
-        repair_prompts = [r["messages"][-1]["content"] for r in server.requests if len(r["messages"]) > 1]
+        repair_prompts = [b["messages"][-1]["content"] for b in chat_bodies(server) if len(b["messages"]) > 1]
         assert any("invalid JSON" in p for p in repair_prompts)
 
         [failure] = JsonlStore(failures_path(out), Failure).read()
@@ -172,7 +91,7 @@ def test_adapt_well_formed_fenced_repaired_and_failed_then_resume(tmp_path, seed
 
         again = adapt_scenarios(seeds, card, backend, out, config=cfg)
         assert (again.produced, again.failed, again.skipped_done) == (0, 0, 4)
-        assert len(server.requests) == n_requests  # nothing re-asked
+        assert len(chat_bodies(server)) == n_requests  # nothing re-asked
     assert len(out.read_text().splitlines()) == 3  # no duplicates
     assert json.loads((tmp_path / "deu.summary.json").read_text())["skipped_done"] == 4
 
@@ -180,11 +99,11 @@ def test_adapt_well_formed_fenced_repaired_and_failed_then_resume(tmp_path, seed
 def test_adapt_cycles_seeds_when_n_exceeds_them(tmp_path, seeds):
     script = {s.setting: [valid_answer(f"Place {i}")] for i, s in enumerate(seeds[:2])}
     out = tmp_path / "mex.jsonl"
-    with ScriptedServer(script) as server, open_http_backend(server.base_url) as backend:
+    with OpenAICompatServer(responder=scripted(script)) as server, open_http_backend(server.base_url) as backend:
         summary = adapt_scenarios(seeds[:2], get_culture("MEX"), backend, out, n=5,
                                   config=ScenariosConfig(batch_size=2))
         assert summary.produced == 5 and summary.notes
-        seeds_sent = {r["seed"] for r in server.requests}
+        seeds_sent = {b["seed"] for b in chat_bodies(server)}
     ids = [s.id for s in JsonlStore(out, Scenario).read()]
     assert len(set(ids)) == 5 and sum(i.endswith("-s1") for i in ids) == 2 and sum(i.endswith("-s2") for i in ids) == 1
     assert len(seeds_sent) == 5  # each copy sampled with its own seed
@@ -200,7 +119,7 @@ def test_from_norms_with_relationship_repair(tmp_path):
                                json.dumps({**ok, "relationship": "family member"})],
     }
     out = tmp_path / "jpn.jsonl"
-    with ScriptedServer(script) as server, open_http_backend(server.base_url) as backend:
+    with OpenAICompatServer(responder=scripted(script)) as server, open_http_backend(server.base_url) as backend:
         summary = scenarios_from_norms(norms, get_culture("JPN"), backend, out, n=10)
         assert (summary.produced, summary.failed, summary.repaired) == (2, 0, 1)
         assert "capped" in summary.notes[0]
@@ -210,7 +129,8 @@ def test_from_norms_with_relationship_repair(tmp_path):
 
 
 def test_backend_error_becomes_failure(tmp_path, seeds):
-    with ScriptedServer({}) as server, open_http_backend(server.base_url) as backend:  # every request → HTTP 400
+    faults = FaultPlan(by_request=lambda body: "500")  # every request → HTTP 500; the backend makes no retries
+    with OpenAICompatServer(faults=faults) as server, open_http_backend(server.base_url) as backend:
         summary = adapt_scenarios(seeds[:1], get_culture("GBR"), backend, tmp_path / "gbr.jsonl",
                                   config=ScenariosConfig(max_repairs=2))
     assert (summary.produced, summary.failed) == (0, 1)
