@@ -324,7 +324,7 @@ def load_run(out_dir: str | Path) -> LoadedRun:
         q = bank.get(qid)
         index = {c: i for i, c in enumerate(q.codes)}
         rows = [by_key[_record_key(p, qid)] for p in complete]
-        choices = np.array([index[r.prediction] if r.prediction is not None else q.k for r in rows])
+        choices = np.array([index[r.prediction] if r.prediction is not None else len(q.codes) for r in rows])
         truth_values = [r.truth for r in rows]
         truth = None if all(t is None for t in truth_values) else \
             np.array([index.get(t, -1) if t is not None else -1 for t in truth_values])

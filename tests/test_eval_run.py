@@ -1,0 +1,81 @@
+"""End-to-end WVS evaluation of the real embedded model on real DEU respondents (small sample), both modes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from clca.errors import ConfigError
+from clca.evaluation.runner import EvalConfig, EvalRecord, compare_runs, run_evaluation
+from clca.jsonl import JsonlStore
+
+QUESTIONS = "Q7,Q33"  # binary, five-point (kept small: the embedded model runs on a 2-core CI machine)
+
+
+@pytest.mark.slow
+def test_logprob_then_generate_on_real_respondents_with_resume_and_compare(shared_data, embedded_backend, tmp_path):
+    cfg = EvalConfig(culture="DEU", questions=QUESTIONS, personas=3, mode="logprob", seed=0, bootstrap_resamples=200)
+    summary = run_evaluation(embedded_backend, cfg, tmp_path / "lp")
+    assert summary.n_personas == 3 and summary.n_questions_scored == 2
+    records = JsonlStore(tmp_path / "lp" / "records.jsonl", EvalRecord).read()
+    assert len(records) == 6
+    for r in records:
+        assert sum(r.option_probs.values()) == pytest.approx(1.0)
+        assert r.prediction == int(max(r.option_logprobs, key=r.option_logprobs.get))
+        assert r.truth is None or r.truth > 0
+    metrics = json.loads((tmp_path / "lp" / "metrics.json").read_text())
+    assert metrics["reference_rows"]["survey"]["kl"] == 0.0
+    assert "overall_mean_probability" in metrics
+    lo, hi = metrics["overall"]["accuracy"]["ci95"]
+    assert lo <= metrics["overall"]["accuracy"]["value"] <= hi
+    manifest = json.loads((tmp_path / "lp" / "manifest.json").read_text())
+    assert manifest["model"]["backend"] == "embedded" and manifest["prompts"][0]["sha256"]
+
+    # Resume: drop the last 3 records (as if killed) and rerun — nothing duplicated, nothing lost.
+    path = tmp_path / "lp" / "records.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-3]) + lines[-3][:20])  # plus a torn tail
+    run_evaluation(embedded_backend, cfg, tmp_path / "lp")
+    again = JsonlStore(path, EvalRecord).read()
+    assert sorted(r.id for r in again) == sorted(r.id for r in records)
+    assert {r.id: r.prediction for r in again} == {r.id: r.prediction for r in records}
+
+    # A changed config in the same folder is refused.
+    with pytest.raises(ConfigError, match="different config"):
+        run_evaluation(embedded_backend, cfg.model_copy(update={"personas": 4}), tmp_path / "lp")
+
+    gen = run_evaluation(embedded_backend, cfg.model_copy(update={"mode": "generate"}), tmp_path / "gen")
+    gen_records = JsonlStore(tmp_path / "gen" / "records.jsonl", EvalRecord).read()
+    assert {r.persona_id for r in gen_records} == {r.persona_id for r in records}  # same people, same seed
+    for r in gen_records:
+        assert r.raw_output is not None
+        assert (r.prediction is None) == (r.invalid_reason is not None)
+    assert gen.invalid_answers == sum(r.prediction is None for r in gen_records)
+
+    comparison = compare_runs(tmp_path / "lp", tmp_path / "gen", bootstrap_resamples=200)
+    assert comparison["n_personas"] == 3
+    assert comparison["metrics"]["kl"]["verdict"] in {
+        "A better beyond noise", "B better beyond noise", "no significant difference"}
+
+
+@pytest.mark.slow
+def test_country_only_mode_from_bundled_table_and_skipped_questions(embedded_backend, tmp_path):
+    cfg = EvalConfig(culture="CHN", questions="Q122,Q125", mode="logprob", human_source="bundled",
+                     strategy="cultural", bootstrap_resamples=0)
+    summary = run_evaluation(embedded_backend, cfg, tmp_path / "chn")
+    assert summary.skipped_questions == {"Q125": "not asked in CHN (all answers code -4)"}
+    assert summary.n_questions_scored == 1 and summary.n_personas == 1
+    assert "accuracy" not in summary.overall
+    metrics = json.loads((tmp_path / "chn" / "metrics.json").read_text())
+    assert "bundled table" in metrics["persona_mode"]
+
+
+def test_anthropological_refuses_logprob_and_cli_errors_are_one_line(tmp_path):
+    from clca.cli.main import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--culture", "Atlantis", "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "unknown country" in str(result.exception)
+    with pytest.raises(ConfigError, match="mode generate"):
+        run_evaluation(None, EvalConfig(strategy="anthropological", mode="logprob"), tmp_path / "y")  # type: ignore[arg-type]
