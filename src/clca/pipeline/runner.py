@@ -120,11 +120,15 @@ class Runner:
         if not force and self.is_done(stage, scope, fingerprint):
             console.print(f"[dim]✓ {key}: done (fingerprint {fingerprint[:8]}), skipped[/]")
             return
+        # Interrupted or failed with the same fingerprint: continue on the files already written (stages resume
+        # item by item). A different config/upstream, --force, or edited outputs of a finished stage: start over.
         resumable = (
-            not force and previous is not None and previous.status == "running" and previous.fingerprint == fingerprint
+            not force
+            and previous is not None
+            and previous.status in ("running", "failed")
+            and previous.fingerprint == fingerprint
         )
         if not resumable and out_dir.exists():
-            # Different config/upstream, forced, failed, or outputs edited: start this stage from scratch.
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         verb = "resuming" if resumable else "running"

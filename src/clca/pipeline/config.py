@@ -1,0 +1,125 @@
+"""The run configuration (`clca run --config FILE`): one YAML file, one section per stage.
+
+Each stage section is the stage's own config model, so the keys are documented in one place (the stage).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from clca.config import StrictModel
+from clca.evaluation.runner import EvalConfig, Mode
+from clca.intents import IntentsConfig
+from clca.judge import JudgeConfig
+from clca.llm.config import ModelConfig
+from clca.roleplay.runner import RoleplayConfig
+from clca.scenarios import ScenariosConfig
+from clca.training.config import DatasetConfig, TrainConfig
+
+ROLES = ("adapter", "agent_a", "agent_b", "judge", "intents")
+
+
+class ModelsSection(StrictModel):
+    """Which model plays which role. Roles left out use `default`; `student` is trained and evaluated."""
+
+    default: ModelConfig = Field(default_factory=ModelConfig)
+    adapter: ModelConfig | None = None  # rewrites seed scenarios for the culture
+    agent_a: ModelConfig | None = None  # participant 1 in role-play
+    agent_b: ModelConfig | None = None  # participant 2 in role-play
+    judge: ModelConfig | None = None
+    intents: ModelConfig | None = None
+    student: ModelConfig = Field(default_factory=ModelConfig)
+
+    def for_role(self, role: str) -> ModelConfig:
+        return getattr(self, role) or self.default
+
+
+class ScenarioSourceSection(ScenariosConfig):
+    """Where the run's scenarios come from.
+
+    `adapt` (the paper): an LLM rewrites the bundled seed scenarios for each culture.
+    `seeds`: the bundled culture-neutral seeds as they are (the culture then enters only through the role-play
+    prompt's culture description) — useful with a model too small to rewrite scenarios reliably.
+    `import`: scenarios from `path` (Sotopia or CLCA format), filtered to the run's culture when they carry one.
+    """
+
+    source: Literal["adapt", "seeds", "import"] = "adapt"
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _path_for_import(self) -> ScenarioSourceSection:
+        if self.source == "import" and self.path is None:
+            raise ValueError("scenarios.source 'import' needs scenarios.path (a Sotopia or CLCA scenario file)")
+        return self
+
+
+class EvaluationSection(StrictModel):
+    """WVS evaluation of the student before (prompting baselines) and after CLCA training, on the same personas."""
+
+    baselines: list[str] = Field(default_factory=lambda: ["persona", "cultural"], description="prompt strategies")
+    clca_strategy: str = Field("persona", description="prompt strategy for the CLCA-trained student")
+    questions: str | list[str] = "social-values"
+    personas: int = Field(1000, ge=1)
+    mode: Mode = "generate"
+    seed: int = 0
+    wvs_file: Path | None = None
+    human_source: Literal["auto", "bundled"] = "auto"
+    kl_epsilon: float | None = Field(None, gt=0, lt=0.1, description="None = the evaluation default")
+    bootstrap_resamples: int = Field(1000, ge=0)
+
+    def for_run(self, culture: str, strategy: str) -> EvalConfig:
+        values = self.model_dump(exclude={"baselines", "clca_strategy", "kl_epsilon"})
+        if self.kl_epsilon is not None:
+            values["kl_epsilon"] = self.kl_epsilon
+        return EvalConfig(culture=culture, strategy=strategy, **values)
+
+
+class RunConfig(StrictModel):
+    name: str = Field(min_length=1, description="run directory: <runs_dir>/<name>")
+    runs_dir: Path = Path("runs")
+    cultures: list[str] = Field(min_length=1, description="ISO 3166 alpha-3 codes, e.g. [DEU] or [CHN, DEU, MEX]")
+    adapter: Literal["per_culture", "shared"] = "per_culture"
+    models: ModelsSection = Field(default_factory=ModelsSection)
+    scenarios: ScenarioSourceSection = Field(default_factory=ScenarioSourceSection)
+    roleplay: RoleplayConfig = Field(default_factory=RoleplayConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    intents: IntentsConfig = Field(default_factory=IntentsConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+
+    @field_validator("cultures")
+    @classmethod
+    def _known_cultures(cls, codes: list[str]) -> list[str]:
+        from clca.cultures import get_culture
+        from clca.errors import ClcaError
+
+        try:
+            resolved = [get_culture(code).code for code in codes]
+        except ClcaError as exc:  # re-raised as a validation error so the message names the config file
+            raise ValueError(str(exc)) from None
+        if len(set(resolved)) != len(resolved):
+            raise ValueError(f"cultures listed twice: {codes}")
+        return resolved
+
+    @model_validator(mode="after")
+    def _one_student(self) -> RunConfig:
+        """The student is named once, in `models.student`; dataset and train follow it."""
+        student = self.models.student.spec
+        for section in (self.dataset, self.train):
+            if "student" in section.model_fields_set and section.student != student:
+                raise ValueError(
+                    f"{type(section).__name__} student {section.student!r} differs from models.student.spec "
+                    f"{student!r} — set the student only in models.student"
+                )
+            section.student = student
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        from clca.pipeline.context import safe_component
+
+        return self.runs_dir / safe_component(self.name, "run name")
