@@ -55,8 +55,8 @@ def test_seeded_sampling_is_reproducible_across_batch_compositions(embedded_back
                                                   Message(role="user", content="And of Italy?")], max_tokens=8)
     in_batch = embedded_backend.generate([other, sampled, other.model_copy(update={"seed": 9})])[1].text
     assert alone == in_batch
-    different_seed = [embedded_backend.generate([sampled.model_copy(update={"seed": s})])[0].text for s in (1, 2, 3)]
-    assert len(set(different_seed + [alone])) > 1  # sampling really samples
+    other_seeds = embedded_backend.generate([sampled.model_copy(update={"seed": s}) for s in (1, 2, 3)])
+    assert len({r.text for r in other_seeds} | {alone}) > 1  # sampling really samples
 
 
 def test_score_options_equals_manual_forward_pass(embedded_backend):
@@ -89,10 +89,11 @@ def test_batched_and_unbatched_scores_agree(embedded_backend):
 
 
 def test_adapter_is_loaded_and_changes_the_model(embedded_backend, tmp_path):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    import copy
 
-    base = AutoModelForCausalLM.from_pretrained(embedded_backend.model_dir)
+    from peft import LoraConfig, get_peft_model
+
+    base = copy.deepcopy(embedded_backend.model)  # get_peft_model edits the model in place: not the shared one
     torch.manual_seed(0)
     lora = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     lora.save_pretrained(tmp_path / "adapter")
@@ -117,3 +118,26 @@ def test_prompt_longer_than_context_is_a_recorded_failure(embedded_backend):
                                          GenerationRequest(messages=CAPITAL, max_tokens=2)])
     assert not results[0].ok and "context" in results[0].error
     assert results[1].ok
+
+
+def test_hf_backend_loads_a_local_model_directory(embedded_backend):
+    from clca.llm.weights import cached_file_sha256
+
+    model_dir = embedded_backend.model_dir
+    backend = load_backend(f"hf:{model_dir}", cache=False, dtype="float32", device="cpu")
+    try:
+        assert backend.identity.backend == "hf" and backend.identity.model == str(model_dir)
+        assert backend.identity.weights_sha256 == cached_file_sha256(model_dir / "model.safetensors")
+        request = [OptionScoringRequest(messages=CAPITAL, options=["Paris", "London"])]
+        assert backend.score_options(request)[0] == pytest.approx(embedded_backend.score_options(request)[0],
+                                                                  abs=1e-4)
+    finally:
+        backend.close()
+
+
+def test_unavailable_device_and_missing_model_are_backend_errors(tmp_path):
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="CUDA is not available"):
+            load_backend("hf:whatever", cache=False, device="cuda")
+    with pytest.raises(BackendError, match="cannot load model"):
+        load_backend(f"hf:{tmp_path / 'no-such-model'}", cache=False, device="cpu")

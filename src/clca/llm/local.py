@@ -109,6 +109,14 @@ class LocalBackend(Backend):
     def identity(self) -> ModelIdentity:
         return self._identity
 
+    def close(self) -> None:
+        """Drop the model so its memory can be freed (the backend is unusable afterwards)."""
+        if self.model is not None:
+            on_cuda = self.device.type == "cuda"
+            self.model = None
+            if on_cuda:
+                torch.cuda.empty_cache()
+
     # ---- prompts -------------------------------------------------------------------------------------------
     def prompt_text(self, messages: Sequence[Message]) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
