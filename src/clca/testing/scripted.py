@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 FIRST_NAMES = ("Lena", "Jonas", "Mia", "Felix", "Emma", "Paul", "Hanna", "Lukas", "Sofia", "Elias")
@@ -174,3 +175,42 @@ def stable_content(value: Any, volatile: frozenset[str] = VOLATILE_KEYS) -> Any:
     if isinstance(value, list):
         return [stable_content(v, volatile) for v in value]
     return value
+
+
+def jsonl_artifacts(run_dir: str | Path) -> dict[str, list[Any]]:
+    """Every JSONL file under `run_dir` (relative path → its records as `stable_content`), for comparing two runs.
+
+    Raises ValueError naming the file and line when any line — including the last — is not a whole JSON object:
+    after a resumed run no torn line may survive.
+    """
+    run_dir = Path(run_dir)
+    out: dict[str, list[Any]] = {}
+    for path in sorted(run_dir.rglob("*.jsonl")):
+        records = []
+        raw = path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            raise ValueError(f"{path}: torn last line (no newline)")
+        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(stable_content(json.loads(line)))
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{lineno}: not JSON ({exc})") from None
+        out[str(path.relative_to(run_dir))] = records
+    return out
+
+
+def torn_tails(run_dir: str | Path) -> list[str]:
+    """JSONL files under `run_dir` whose complete lines are not all valid JSON (a torn *last* line, which the
+    stores drop on resume, is allowed and not reported)."""
+    bad = []
+    for path in sorted(Path(run_dir).rglob("*.jsonl")):
+        raw = path.read_bytes()
+        complete = raw[: raw.rfind(b"\n") + 1]
+        for lineno, line in enumerate(complete.decode("utf-8", errors="replace").splitlines(), start=1):
+            try:
+                if line.strip():
+                    json.loads(line)
+            except ValueError:
+                bad.append(f"{path}:{lineno}")
+    return bad
