@@ -74,11 +74,13 @@ def run_ours(dataset_dir: Path, out: Path, args) -> dict:
     from clca.training.config import TrainConfig
     from clca.training.trainer import train
 
-    cfg = TrainConfig(preset="standard", batch_size=args.batch, per_device_batch_size=args.batch,
-                      max_steps=args.steps, save_steps=10_000, seed=0, max_length=args.max_length, resume=False)
+    cfg = TrainConfig(student=args.student, preset="standard", batch_size=args.batch, per_device_batch_size=args.batch,
+                      max_steps=args.steps, save_steps=10_000, seed=0, max_length=args.max_length, resume=False,
+                      batching=args.batching)
     summary = train(dataset_dir, out, cfg)
     return {"tokens_per_s": summary.tokens_per_s, "peak_memory_mb": summary.peak_memory_mb,
-            "runtime_s": summary.runtime_s, "steps": summary.global_step, "last_loss": summary.last_loss}
+            "runtime_s": summary.runtime_s, "steps": summary.global_step, "last_loss": summary.last_loss,
+            "batching": summary.batching}
 
 
 def run_plain_trl(dataset_dir: Path, out: Path, args) -> dict:
@@ -91,7 +93,7 @@ def run_plain_trl(dataset_dir: Path, out: Path, args) -> dict:
     from clca.training.student import load_student
     from clca.training.trainer import _peak_memory_mb
 
-    model, tokenizer, _ = load_student("embedded")
+    model, tokenizer, _ = load_student(args.student)
     rows = datasets.load_from_disk(str(dataset_dir / "data"))
     conversational = datasets.Dataset.from_list([{"messages": json.loads(m)} for m in rows["messages"]])
     preset = PRESETS["standard"]
@@ -105,6 +107,7 @@ def run_plain_trl(dataset_dir: Path, out: Path, args) -> dict:
             logging_steps=1, max_length=args.max_length, activation_checkpointing=False,
             assistant_only_loss=assistant_only, include_num_input_tokens_seen="non_padding",
             dataloader_pin_memory=torch.cuda.is_available(), disable_tqdm=True,
+            bf16=model.dtype == torch.bfloat16, fp16=model.dtype == torch.float16,  # as ours: the model's dtype
         )
         try:
             trainer = SFTTrainer(model=model, args=sft_args, train_dataset=conversational,
@@ -130,7 +133,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--conversations", type=int, default=12)
     parser.add_argument("--max-length", type=int, default=1024)
+    parser.add_argument("--student", default="embedded", help="backend spec of the student (embedded | hf:PATH)")
+    parser.add_argument("--results", default=str(RESULTS), help="where to write the JSON report")
+    parser.add_argument("--ours", default="auto", help="comma-separated batching modes of our trainer to measure "
+                        "(auto, padding_free, group_by_length, padded)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per variant (median reported)")
     parser.add_argument("--variant", choices=["ours", "plain_trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--batching", default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("CLCA_PROGRESS", "0")
@@ -147,35 +156,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         paths = make_inputs(root, args.conversations)
-        manifest = build_dataset(paths["conversations"], root / "ds", DatasetConfig(max_length=args.max_length),
+        manifest = build_dataset(paths["conversations"], root / "ds",
+                                 DatasetConfig(student=args.student, max_length=args.max_length),
                                  judgements_path=paths["judgements"], intents_path=paths["intents"])
-        results = {}
-        for variant in ("ours", "plain_trl"):
-            cmd = [sys.executable, __file__, "--variant", variant, "--dataset", str(root / "ds"),
-                   "--steps", str(args.steps), "--batch", str(args.batch), "--max-length", str(args.max_length)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                sys.stderr.write(proc.stderr[-4000:])
-                raise SystemExit(f"variant {variant} failed")
-            results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(variant, results[variant], flush=True)
+        names = [f"ours_{mode}" for mode in args.ours.split(",")] + ["plain_trl"]
+        runs: dict[str, list[dict]] = {name: [] for name in names}
+        for _ in range(args.repeat):  # interleaved, so drift of the machine (clocks, other load) hits all alike
+            for name in names:
+                variant, _, mode = name.partition("_") if name.startswith("ours") else (name, "", "auto")
+                cmd = [sys.executable, __file__, "--variant", variant, "--batching", mode,
+                       "--dataset", str(root / "ds"), "--steps", str(args.steps), "--batch", str(args.batch),
+                       "--max-length", str(args.max_length), "--student", args.student]
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    sys.stderr.write(proc.stderr[-4000:])
+                    raise SystemExit(f"variant {name} failed")
+                runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                print(name, runs[name][-1], flush=True)
+    results = {}
+    for name, measured in runs.items():
+        best = sorted(measured, key=lambda r: r["tokens_per_s"])[len(measured) // 2]  # median run
+        results[name] = {**best, "tokens_per_s_all_runs": [r["tokens_per_s"] for r in measured]}
 
     import torch
 
     report = {
         "benchmark": "train_throughput",
-        "model": "embedded (SmolLM2-135M-Instruct)",
+        "model": args.student,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
         "platform": platform.platform(),
-        "settings": {"steps": args.steps, "batch": args.batch, "max_length": args.max_length,
+        "settings": {"steps": args.steps, "repeat": args.repeat, "batch": args.batch, "max_length": args.max_length,
                      "preset": "standard", "examples": manifest.examples,
                      "mean_tokens_per_example": manifest.tokens / manifest.examples},
         "results": results,
-        "throughput_ratio_ours_vs_plain_trl": results["ours"]["tokens_per_s"] / results["plain_trl"]["tokens_per_s"],
+        "throughput_ratio_ours_vs_plain_trl": {
+            name: r["tokens_per_s"] / results["plain_trl"]["tokens_per_s"]
+            for name, r in results.items() if name.startswith("ours")},
         "note": "tokens/s counts non-padding input tokens; the machine may be shared, compare runs made together",
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    results_path = Path(args.results)
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: report[k] for k in ("device", "throughput_ratio_ours_vs_plain_trl")}))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,8 @@ def load_student(spec: str, dtype: str = "auto", device: str = "auto", load_in_4
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch_dtype,
         )
+        # 4-bit weights are quantised while loading, so they must land on this process's GPU directly.
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     source = model_source(student)
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)

@@ -61,6 +61,7 @@ class TrainSummary(BaseModel):
     runtime_s: float
     tokens_per_s: float  # input tokens processed per second in this run (padding excluded)
     peak_memory_mb: float
+    batching: str  # the resolved batching mode
     quantized_4bit: bool
     world_size: int
 
@@ -150,6 +151,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     )
     model_dtype = next(model.parameters()).dtype
     device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    batching = resolve_batching(config.batching, device_type, model)
     args = SFTConfig(
         output_dir=str(out_dir / CHECKPOINTS),
         per_device_train_batch_size=config.per_device_batch_size,
@@ -177,10 +179,11 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
         # Examples are already tokenised and truncated by us, so TRL's own truncation stays off; padding-free
         # batches then concatenate examples instead of padding them.
         max_length=None,
-        padding_free=config.padding_free,
+        padding_free=batching == "padding_free",
+        train_sampling_strategy="group_by_length" if batching == "group_by_length" else "random",
         dataset_num_proc=None,
         # Padding-free batches hold no pad tokens, so "all" is exact there; padded batches count the mask.
-        include_num_input_tokens_seen="all" if config.padding_free else "non_padding",
+        include_num_input_tokens_seen="all" if batching == "padding_free" else "non_padding",
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
                          peft_config=peft_config)
@@ -206,7 +209,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
         train_loss=result.training_loss if steps_this_run else None,
         first_loss=losses[0][1] if losses else None, last_loss=losses[-1][1] if losses else None,
         runtime_s=runtime, tokens_per_s=tokens_this_run / runtime if runtime > 0 else 0.0,
-        peak_memory_mb=_peak_memory_mb(device_type), quantized_4bit=quantized, world_size=world_size,
+        peak_memory_mb=_peak_memory_mb(device_type), batching=batching, quantized_4bit=quantized, world_size=world_size,
     )
     if trainer.is_world_process_zero():
         trainer.save_model(str(out_dir))  # adapter_config.json + adapter_model.safetensors
@@ -214,6 +217,16 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     if world_size > 1:
         trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def resolve_batching(batching: str, device_type: str, model) -> str:
+    """`auto` → padding-free where it is fast (CPU; varlen flash-attention), length-grouped padding elsewhere."""
+    if batching != "auto":
+        return batching
+    attention = str(getattr(model.config, "_attn_implementation", "") or "")
+    if device_type == "cpu" or "flash" in attention:
+        return "padding_free"
+    return "group_by_length"
 
 
 def _step_of(checkpoint: str) -> int:
