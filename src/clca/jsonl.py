@@ -80,15 +80,17 @@ class JsonlStore(Generic[T]):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.repair_tail()
         n = 0
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            for record in records:
-                data = _dump(record).encode("utf-8")
-                os.write(fd, data)  # one write per line: O_APPEND makes it atomic w.r.t. other appenders
-                n += 1
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                for record in records:
+                    _write_fully(fd, _dump(record).encode("utf-8"))  # one write per line (O_APPEND: atomic)
+                    n += 1
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:  # disk full / read-only: name the file; a torn tail is dropped on the next read
+            raise _naming(exc, self.path) from exc
         return n
 
     def write_all(self, records: Iterable[T]) -> int:
@@ -96,13 +98,17 @@ class JsonlStore(Generic[T]):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         n = 0
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(_dump(record))
-                n += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for record in records:
+                    fh.write(_dump(record))
+                    n += 1
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:  # the old file is untouched; drop the partial temp file
+            tmp.unlink(missing_ok=True)
+            raise _naming(exc, self.path) from exc
         return n
 
 
@@ -111,12 +117,34 @@ def write_json_atomic(path: str | Path, data: object) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=2, sort_keys=False, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=2, sort_keys=False, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # disk full / read-only: the previous version of `path` is untouched
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise _naming(exc, path) from exc
+
+
+def _write_fully(fd: int, data: bytes) -> None:
+    """os.write may write only part of the buffer (e.g. when the disk fills up); write the rest or raise."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same OSError, with the file name set when the failing call did not know it (write/flush/fsync)."""
+    if exc.filename is not None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

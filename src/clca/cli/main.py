@@ -6,6 +6,7 @@ Errors a user can fix (`ClcaError`) print as one line on stderr with exit code 2
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -72,9 +73,37 @@ def main() -> None:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # Disk full, read-only or forbidden output paths, missing files: the user fixes the environment, not the code,
+        # so one line naming the path (files already written stay as they are; rerun to resume).
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {_os_error_line(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted — rerun the same command to resume where it stopped", highlight=False)
         sys.exit(130)
+
+
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "free disk space (or point runs_dir / --out elsewhere) and rerun the same command to resume",
+    errno.EDQUOT: "free space within your quota and rerun the same command to resume",
+    errno.EROFS: "the file system is read-only — choose a writable output directory",
+    errno.EACCES: "check the permissions or choose another output directory",
+    errno.EPERM: "check the permissions or choose another output directory",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "give a file path, not a directory",
+    errno.ENOTDIR: "a component of the path is a file, not a directory",
+}
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "(unknown path)"
+    if getattr(exc, "filename2", None):
+        where = f"{where} -> {exc.filename2}"
+    what = exc.strerror or str(exc)
+    hint = _OS_ERROR_HINTS.get(exc.errno or -1)
+    return f"{what}: {where}" + (f" — {hint}" if hint else "")
 
 
 if __name__ == "__main__":
