@@ -10,9 +10,16 @@ duplicated, never silently turned into an answer.
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
+import yaml
 
 from clca.intents import IntentsConfig, run_intents
 from clca.intents.schema import ConversationIntents
@@ -22,7 +29,7 @@ from clca.llm import ModelConfig, open_backend
 from clca.roleplay import Conversation, RoleplayConfig, run_roleplay
 from clca.scenarios.generate import load_seed_scenarios
 from clca.testing.openai_server import FAULT_KINDS, FaultPlan, OpenAICompatServer
-from clca.testing.scripted import ScriptedResponder, stable_content
+from clca.testing.scripted import ScriptedResponder, jsonl_artifacts, stable_content, torn_tails
 
 N_SCENARIOS = 5  # × 2 conversations per scenario = 10 conversations
 FAULT_RATE = 0.3
@@ -136,3 +143,116 @@ def test_30_percent_faults_without_enough_retries_record_every_failure(tmp_path,
 
 def c_ok(conversations: list[Conversation], conversation_id: str) -> bool:
     return next(c for c in conversations if c.id == conversation_id).termination != "error"
+
+
+# ------------------------------------------------------------------------------------------------ disk faults
+
+def _can_mount_tmpfs(path) -> bool:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(path)], capture_output=True)
+    if ok.returncode == 0:
+        subprocess.run(["umount", str(path)], capture_output=True)
+    return ok.returncode == 0
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A REAL tiny file system (tmpfs, 40 KiB) to fill up; needs root (skipped otherwise — see the injected
+    variant below, which runs everywhere)."""
+    mount_point = tmp_path / "mnt"
+    if not _can_mount_tmpfs(mount_point):
+        pytest.skip("mounting a tmpfs needs root")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def clca_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "clca.cli.main", *args], capture_output=True, text=True,
+                          env={**os.environ, "CLCA_PROGRESS": "0"}, timeout=300)
+
+
+def data_generation_config(tmp_path, runs_dir, base_url: str):
+    config = {
+        "name": "disk", "runs_dir": str(runs_dir), "cultures": ["DEU"],
+        "models": {"default": {"spec": f"openai:scripted@{base_url}", "cache": False}},
+        "scenarios": {"source": "adapt", "n": 3},
+        "roleplay": {"max_turns": 6, "conversations_per_scenario": 2, "group_size": 2},
+        "judge": {"mode": "generate", "group_size": 2},
+        "intents": {"kind_mode": "generate", "group_size": 1},
+    }
+    path = tmp_path / "disk.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def test_real_full_disk_and_read_only_disk_give_one_line_errors_and_keep_artifacts(tmp_path, tiny_tmpfs) -> None:
+    runs = tiny_tmpfs / "runs"
+    with OpenAICompatServer(responder=ScriptedResponder()) as server:
+        config = data_generation_config(tmp_path, runs, server.base_url)
+        for stage in ("culture", "scenarios", "roleplay", "judge", "intents"):
+            result = clca_cli("run", "--config", str(config), "--only", stage)
+            if result.returncode != 0:
+                break
+        # 40 KiB cannot hold the role-play, judge and intents records: the disk fills up on the way
+        assert_one_line_error(result, "No space left on device", str(runs))
+        assert torn_tails(runs) == []  # every complete line is intact; a torn tail is dropped on resume
+        json.loads((runs / "disk" / "manifest.json").read_text())  # written atomically: still whole
+        scenarios_before = (runs / "disk" / "DEU" / "scenarios" / "scenarios.jsonl").read_bytes()
+        assert scenarios_before.count(b"\n") == 3
+
+        # Read-only: remount, ask to redo the scenarios; one line, and nothing already there is touched.
+        subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
+        before = {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+        result = clca_cli("run", "--config", str(config), "--only", "scenarios", "--force", "scenarios")
+        assert_one_line_error(result, "Read-only file system", str(runs))
+        assert {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()} == before
+
+        # More room: the same command resumes and finishes; nothing lost, nothing duplicated.
+        subprocess.run(["mount", "-o", "remount,rw,size=4m", str(tiny_tmpfs)], check=True)
+        for stage in ("roleplay", "judge", "intents"):
+            result = clca_cli("run", "--config", str(config), "--only", stage)
+            assert result.returncode == 0, result.stderr[-2000:]
+    artifacts = jsonl_artifacts(runs / "disk")
+    assert (runs / "disk" / "DEU" / "scenarios" / "scenarios.jsonl").read_bytes() == scenarios_before
+    conversations = artifacts["DEU/roleplay/conversations.jsonl"]
+    assert len(conversations) == 6 and len({c["id"] for c in conversations}) == 6
+    assert {j["id"] for j in artifacts["DEU/judge/judgements.jsonl"]} == {c["id"] for c in conversations}
+
+
+@pytest.mark.parametrize("error_number", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_injected_disk_errors_are_one_line_naming_the_file(tmp_path, monkeypatch, capsys, error_number) -> None:
+    """Where no tmpfs can be mounted (not root): the error is injected at fsync — the last step of every durable
+    write — and the CLI still prints one line naming the file, exit 2; the earlier file is untouched."""
+    from clca.cli import main as cli_main
+
+    out = tmp_path / "seeds.jsonl"
+    monkeypatch.setattr(sys, "argv", ["clca", "scenarios", "seeds", "--out", str(out)])
+    with pytest.raises(SystemExit):
+        cli_main.main()
+    good = out.read_bytes()
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(error_number, os.strerror(error_number))
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli_main.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert os.strerror(error_number) in err and "seeds.jsonl" in err
+    assert out.read_bytes() == good and not out.with_name("seeds.jsonl.tmp").exists()
