@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("CLCA_PROGRESS", "0")  # no progress bars in test logs
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any torch import: see clca/llm/__init__.py
 
 from clca.paths import shared_data_dir  # noqa: E402
 
