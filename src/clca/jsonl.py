@@ -47,7 +47,14 @@ class JsonlStore(Generic[T]):
             return
         raw = self.path.read_bytes()
         good = raw[: self._good_prefix_length(raw)]
-        for lineno, line in enumerate(good.decode("utf-8", errors="strict").splitlines(), start=1):
+        try:
+            text = good.decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:  # e.g. a hand-edited file saved as latin-1
+            lineno = good.count(b"\n", 0, exc.start) + 1
+            raise InputDataError(
+                f"{self.path}:{lineno}: not UTF-8 (byte 0x{good[exc.start]:02x}) — re-save the file as UTF-8"
+            ) from None
+        for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
