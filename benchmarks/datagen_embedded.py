@@ -43,7 +43,7 @@ def main() -> None:
     roleplay = run_roleplay(scenarios, out / "conversations.jsonl", backend,
                             config=RoleplayConfig(max_turns=args.max_turns, agent_a=sampling, agent_b=sampling))
     judge = run_judge(out / "conversations.jsonl", out / "judgements.jsonl", backend, JudgeConfig(mode="logprob"))
-    intents = run_intents(out / "conversations.jsonl", out / "intents.jsonl", backend, IntentsConfig(max_tokens=32),
+    intents = run_intents(out / "conversations.jsonl", out / "intents.jsonl", backend, IntentsConfig(max_tokens=24),
                           judgements_path=out / "judgements.jsonl")
 
     conversations = {c.id: c for c in JsonlStore(out / "conversations.jsonl", Conversation).read()}
