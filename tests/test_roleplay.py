@@ -175,3 +175,29 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path) -> None:
     assert "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "scenarios.jsonl:1" in lines[0]
+
+
+def test_cli_roleplay_judge_intents_end_to_end(tmp_path) -> None:
+    from clca.testing.scripted import ScriptedResponder
+
+    scenarios = tmp_path / "scenarios.jsonl"
+    JsonlStore(scenarios, type(make_scenario())).append([make_scenario("s1"), make_scenario("s2")])
+    env_python = [sys.executable, "-m", "clca.cli.main"]
+    with OpenAICompatServer(responder=ScriptedResponder(bad_quality_every=2)) as server:
+        model = ["--model", f"openai:test-model@{server.base_url}"]
+        steps = [
+            ["roleplay", "--scenarios", str(scenarios), "--out", str(tmp_path / "c.jsonl"), "--set", "max_turns=4"],
+            ["judge", "--conversations", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "j.jsonl")],
+            ["intents", "--conversations", str(tmp_path / "c.jsonl"), "--judgements", str(tmp_path / "j.jsonl"),
+             "--out", str(tmp_path / "i.jsonl")],
+        ]
+        summaries = []
+        for step in steps:
+            proc = subprocess.run([*env_python, *step, *model], capture_output=True, text=True, timeout=120,
+                                  env={**__import__("os").environ, "CLCA_CACHE_DIR": str(tmp_path / "cache")})
+            assert proc.returncode == 0, proc.stderr
+            summaries.append(json.loads(proc.stdout))
+    assert summaries[0]["conversations"] == 4
+    assert summaries[1]["conversations"] == 4 and 0 < summaries[1]["kept"] < 4
+    assert summaries[2]["conversations"] == summaries[1]["kept"] and summaries[2]["intents"] > 0
+    assert (tmp_path / "i.summary.json").is_file()
