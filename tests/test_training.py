@@ -73,3 +73,28 @@ def test_train_lowers_loss_resumes_and_adapter_changes_option_scores(tmp_path, e
         tuned = tuned_backend.score_options([request])[0]
     assert tuned[0] - base[0] > 1.0, (base, tuned)  # the trained first reply became much more likely
     assert (tuned[0] - tuned[1]) > (base[0] - base[1])
+
+
+def test_two_process_ddp_run_on_cpu(tmp_path):
+    """`clca train` unchanged under torchrun: 2 gloo processes share the global batch; rank 0 writes the adapter."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    paths = write_inputs(tmp_path, n=1, dropped=0)
+    build_dataset(paths["conversations"], tmp_path / "ds", DatasetConfig(tasks="dialogue", max_length=160),
+                  judgements_path=paths["judgements"])
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "CLCA_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "clca.cli.main", "train", "--dataset", str(tmp_path / "ds"),
+         "--out", str(tmp_path / "out"), "--preset", "standard", "--max-steps", "1",
+         "--set", "batch_size=2", "--set", "per_device_batch_size=1"],
+        env=env, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("adapter spec:") == 1  # reported once, by the main process
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["global_step"] == 1
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()

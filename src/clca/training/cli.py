@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,8 @@ def train_cmd(
     values = _section(config, "train", overrides, {"student": student, "preset": preset, "max_steps": max_steps})
     cfg = validate(TrainConfig, values, str(config) if config else "options")
     summary = train(dataset, out, cfg)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun/accelerate only the main process reports
+        return
     loss = f"loss {summary.first_loss:.3f} → {summary.last_loss:.3f}, " if summary.first_loss is not None else ""
     typer.echo(f"step {summary.global_step}, {loss}{summary.tokens_per_s:.0f} tokens/s → adapter spec: "
                f"{summary.adapter_spec}")

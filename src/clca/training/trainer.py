@@ -284,6 +284,9 @@ def _plot_loss(path: Path, losses, summary: TrainSummary) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     if losses:
         ax.plot([s for s, _ in losses], [v for _, v in losses], marker="." if len(losses) < 50 else None)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("training loss (assistant tokens)")
     ax.set_title(f"LoRA SFT of {summary.config.student} ({summary.config.preset} preset)", fontsize=9)
