@@ -31,6 +31,7 @@ def parse(raw: str):
         ('{"action_type": "leave", "text": "Bye"}', "leave", "Bye"),
         ("ACTION: speak\nAnna: Thanks, Bob.", "speak", "Thanks, Bob."),
         ("Anna Berg: ACTION: speak\nThanks.", "speak", "Thanks."),
+        ("ACTION: speak\nA: I am fine.", "speak", "I am fine."),
         ("ACTION: speak\nThe conversation begins now.\n\nAnna: Hello Bob!\nBob: Hi", "speak", "Hello Bob!"),
     ],
 )

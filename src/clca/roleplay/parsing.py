@@ -85,7 +85,7 @@ class ParsedTurn:
 
 
 def _speaker_prefix_re(names: list[str]) -> re.Pattern[str]:
-    generic = r"(?:agent|participant|speaker|person)\s*[a-z0-9]{1,2}|assistant|user|me|you"
+    generic = r"(?:agent|participant|speaker|person)\s*[a-z0-9]{1,2}|assistant|user|me|you|[ab]"
     alternatives = [re.escape(n) for n in sorted({n for n in names if n}, key=len, reverse=True)]
     alternatives.append(generic)
     return re.compile(rf"^\s*[*_]*(?:{'|'.join(alternatives)})[*_]*\s*(?:\([^)]*\))?\s*:\s*", re.IGNORECASE)
