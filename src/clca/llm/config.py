@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from clca.config import StrictModel
 
@@ -34,3 +34,16 @@ class ModelConfig(StrictModel):
         None,
         description="openai score_options: HF tokenizer (path or name) whose chat template the served model uses",
     )
+
+    @field_validator("spec")
+    @classmethod
+    def _parseable(cls, spec: str) -> str:
+        """Reject a bad spec when the config is loaded, not when the stage that needs the model starts."""
+        from clca.errors import ClcaError
+        from clca.llm.spec import parse_spec
+
+        try:
+            parse_spec(spec)
+        except ClcaError as exc:
+            raise ValueError(str(exc)) from None
+        return spec
