@@ -224,12 +224,16 @@ class LocalBackend(Backend):
                 past, input_ids=step_input, attention_mask=mask, position_ids=step_positions, logits_to_keep=1
             )
             logits = out.logits[:, -1, :]
+            greedy = logits.argmax(dim=-1).tolist()  # one device sync for all greedy rows
             next_tokens = []
             for row in range(n):
                 if finish[row] is not None:
                     next_tokens.append(self.tokenizer.pad_token_id)
                     continue
-                token = self._sample(logits[row], requests[row], generators[row])
+                if requests[row].temperature == 0.0:
+                    token = greedy[row]
+                else:
+                    token = self._sample(logits[row], requests[row], generators[row])
                 next_tokens.append(token)
                 if token in self.eos_ids:
                     finish[row] = "stop"
