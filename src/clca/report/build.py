@@ -185,7 +185,7 @@ def build_report_data(run_dir: Path) -> ReportData:
         data.data_stats.append(stats)
         samples.append(_sample(kept, intents))
 
-        reference_done = False
+        references: list[ResultRow] = []
         baseline_metrics = None
         for strategy in evaluation.get("baselines", []):
             metrics = _json(run_dir / culture / "baseline" / strategy / "metrics.json")
@@ -196,14 +196,13 @@ def build_report_data(run_dir: Path) -> ReportData:
             data.results.append(_result_row(culture, label, metrics))
             if strategy == baseline_strategy:
                 baseline_metrics = metrics
-            if not reference_done:
-                data.results.extend(_reference_rows(culture, metrics))
-                reference_done = True
+            references = references or _reference_rows(culture, metrics)
         clca_metrics = _json(run_dir / culture / "evaluate" / "clca" / "metrics.json")
         if clca_metrics is None:
             data.notes.append(f"{culture}: the CLCA-trained student has not been evaluated yet")
         else:
             data.results.append(_result_row(culture, "CLCA", clca_metrics))
+        data.results.extend(references)  # after the models: uniform / majority answers as yardsticks
         compare = _json(run_dir / culture / "evaluate" / "compare.json")
         if compare is not None:
             data.comparisons.extend(_comparisons(culture, compare, f"{baseline_strategy} baseline"))
