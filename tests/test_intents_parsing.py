@@ -17,6 +17,8 @@ from clca.intents.parsing import MAX_INTENT_WORDS
         ('Intent: "To show respect to an elder, as expected in China."', "To show respect to an elder, as expected in China."),
         ("**Intent:** To decline politely.\n\nExplanation: ...", "To decline politely."),
         ("The speaker's intent: to thank her host.", "to thank her host."),
+        ("Mina: To help her grandfather.", "To help her grandfather."),
+        ('To: "To express interest politely."', "To express interest politely."),
     ],
 )
 def test_intents_are_cleaned(raw: str, intent: str) -> None:

@@ -18,6 +18,7 @@ _REFUSAL_RE = re.compile(
     re.IGNORECASE,
 )
 _QUOTES = "\"'“”‘’«»"
+_SPEAKER_RE = re.compile(r"^(?:[A-Z][\w'.-]{0,20}(?:\s+[A-Z][\w'.-]{0,20})?|to)\s*:\s*(?=\S)")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -30,6 +31,7 @@ def parse_intent(raw: str | None) -> tuple[str | None, str | None]:
     text = re.sub(r"```[a-zA-Z]*", "", raw or "").strip()
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = _PREFIX_RE.sub("", line).strip().strip("*_`").strip()
+    line = _SPEAKER_RE.sub("", line, count=1).strip()  # "Mina: To …" / "To: \"To …\"" (small models)
     while len(line) >= 2 and line[0] in _QUOTES and line[-1] in _QUOTES:
         line = line[1:-1].strip()
     line = line.lstrip(_QUOTES).strip()
