@@ -88,7 +88,7 @@ def test_two_process_ddp_run_on_cpu(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "CLCA_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "-m", "clca.cli.main", "train", "--dataset", str(tmp_path / "ds"),
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "clca.cli.main", "train", "--dataset", str(tmp_path / "ds"),
          "--out", str(tmp_path / "out"), "--preset", "standard", "--max-steps", "1",
          "--set", "batch_size=2", "--set", "per_device_batch_size=1"],
         env=env, capture_output=True, text=True, timeout=240, check=False,
