@@ -175,3 +175,47 @@ def test_bad_config_is_one_line_exit_2(tmp_path):
     config.write_text(yaml.safe_dump(data))
     result = clca("run", "--config", str(config), cwd=tmp_path, timeout=120)
     assert result.returncode == 2 and "not a safe name" in result.stderr
+
+
+def test_two_cultures_with_one_shared_adapter(tmp_path):
+    """`cultures: [DEU, MEX]` + `adapter: shared`: data per culture, one dataset/adapter for both, each culture
+    evaluated with it against its own baseline; then a config change re-runs only the stages after it."""
+    from clca.testing.openai_server import OpenAICompatServer
+    from clca.testing.scripted import ScriptedResponder
+
+    with OpenAICompatServer(responder=ScriptedResponder()) as server:
+        config = write_config(
+            tmp_path, name="shared",
+            cultures=["DEU", "MEX"], adapter="shared",
+            models={"default": {"spec": f"openai:scripted@{server.base_url}", "cache": False},
+                    "student": {"spec": "embedded"}},
+            scenarios={"source": "adapt", "n": 1},
+            roleplay={"max_turns": 4, "conversations_per_scenario": 1},
+            judge={"mode": "generate"},
+            intents={"kind_mode": "generate"},
+            train={"preset": "standard", "max_steps": 1, "batch_size": 1},
+            evaluation={"baselines": ["persona"], "questions": "Q1,Q27", "personas": 2, "mode": "logprob",
+                        "bootstrap_resamples": 20},
+        )
+        result = clca("run", "--config", str(config), cwd=tmp_path, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        run_dir = tmp_path / "runs" / "shared"
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        stages = set(manifest["stages"])
+        assert {"shared/dataset", "shared/train"} <= stages and "DEU/train" not in stages
+        for culture in ("DEU", "MEX"):
+            assert f"{culture}/roleplay" in stages and f"{culture}/evaluate" in stages
+            compare = json.loads((run_dir / culture / "evaluate" / "compare.json").read_text())
+            assert str(run_dir / "shared" / "train" / "adapter") in compare["a_model"]["adapter"]
+        dataset_manifest = json.loads((run_dir / "shared" / "dataset" / "dataset" / "manifest.json").read_text())
+        assert dataset_manifest["counts"]
+        report = (run_dir / "report.md").read_text()
+        assert "| DEU | CLCA |" in report and "| MEX | CLCA |" in report
+
+        # A judge change reruns the judge (and whatever its new output feeds), never the stages before it.
+        result = clca("run", "--config", str(config), "--set", "judge.keep.on_failure=keep", cwd=tmp_path,
+                      timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        skipped = {line.split()[1].rstrip(":") for line in result.stderr.splitlines() if "skipped" in line}
+        assert {"DEU/culture", "DEU/scenarios", "DEU/roleplay", "MEX/roleplay"} <= skipped
+        assert not skipped & {"DEU/judge", "MEX/judge"}
