@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
+import os
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -64,8 +66,20 @@ for _module in STAGE_CLI_MODULES:
     importlib.import_module(_module).register(app)
 
 
+def _quiet_third_party_output() -> None:
+    """Keep the terminal for clca's own progress bars and results.
+
+    The model-loading bars of transformers / huggingface_hub and deprecation warnings that libraries raise about
+    each other's internals are not actionable for a user; `--debug` shows them.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers is first imported
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)(\.|$)")
+
+
 def main() -> None:
     debug = "--debug" in sys.argv[1:]
+    if not debug:
+        _quiet_third_party_output()
     try:
         app()
     except ClcaError as exc:
