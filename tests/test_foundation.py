@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -129,12 +130,21 @@ def test_stable_hash_ignores_key_order():
     assert stable_hash({"a": 1}) != stable_hash({"a": 2})
 
 
-def test_prompt_template_strict_and_hashed(tmp_path):
-    names = sorted(p.stem for p in Path("src/clca/prompts/templates").glob("*.j2"))
-    if not names:
-        pytest.skip("no templates yet")
-    template = load_template(names[0])
-    assert len(template.sha256) == 64
+def test_prompt_templates_are_versioned_hashed_and_strict():
+    import hashlib
+
+    import jinja2
+
+    from clca.prompts import TEMPLATE_DIR
+
+    paths = sorted(TEMPLATE_DIR.glob("*.j2"))
+    assert len(paths) >= 10
+    for path in paths:
+        assert re.fullmatch(r"[a-z_]+\.v\d+", path.stem), f"template name without a version: {path.name}"
+        template = load_template(path.stem)
+        assert template.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(jinja2.UndefinedError):  # a missing variable never renders as an empty string
+        load_template("roleplay_agent_system.v1").render()
     with pytest.raises(KeyError, match="unknown prompt template"):
         load_template("does_not_exist.v1")
 
