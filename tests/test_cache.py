@@ -129,3 +129,17 @@ def test_two_writer_processes_share_the_cache_in_wal_mode(tmp_path):
     assert cache.get_many(["p1-149", "p2-0"]) == {"p1-149": '{"n": 149}', "p2-0": '{"n": 0}'}
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_submitted_requests_are_served_from_and_stored_in_the_cache(cache_home):
+    with OpenAICompatServer() as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}")
+        assert backend.supports_submit
+        fresh = backend.submit(ask("p")).result(timeout=10)
+        assert not fresh.cached and srv.calls == 1
+        again = backend.submit(ask("p")).result(timeout=10)  # stored before the first future resolved
+        assert again.cached and again.text == fresh.text and srv.calls == 1
+        assert backend.generate([ask("p")])[0].cached  # one cache for both ways of asking
+        sampled = [backend.submit(ask("s", temperature=0.7)).result(timeout=10) for _ in range(2)]
+        assert not any(r.cached for r in sampled) and srv.calls == 3
+        backend.close()

@@ -156,3 +156,55 @@ def test_score_options_via_prompt_logprobs_matches_the_local_model(embedded_back
         assert body["echo"] is True and body["logprobs"] == 1
     for got, want in zip(scores, local, strict=True):
         assert got == pytest.approx(want, abs=1e-3)
+
+
+def test_submit_resolves_each_request_on_its_own_and_failures_are_results():
+    plan = FaultPlan(by_request=lambda body: "503" if body["messages"][0]["content"] == "doomed" else None)
+    with OpenAICompatServer(faults=plan, latency_s=0.05) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", max_retries=1, concurrency=8, **FAST)
+        assert backend.supports_submit
+        futures = [backend.submit(ask(t)) for t in ("a", "doomed", "b")]
+        results = [f.result(timeout=10) for f in futures]
+        assert [r.text for r in results] == ["echo: a", None, "echo: b"]
+        assert not results[1].ok and "2 attempts failed" in results[1].error
+        backend.close()
+
+
+def test_connections_are_kept_alive_across_batches():
+    """One keep-alive session per backend: later batches reuse the connections (a role-play sends a batch or a
+    request per turn; reconnecting each time cost a TCP handshake and a server thread per request)."""
+    with OpenAICompatServer() as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", concurrency=4, **FAST)
+        for batch in range(5):
+            backend.generate([ask(f"{batch}-{k}") for k in range(4)])
+        assert srv.connections <= 4 and srv.calls == 20
+        backend.close()
+
+
+def test_generate_works_inside_a_running_event_loop():
+    """Jupyter runs user code inside an event loop; the backend's own loop thread makes that a non-issue."""
+    import asyncio
+
+    async def notebook_cell():
+        return backend.generate([ask("from a notebook")])
+
+    with OpenAICompatServer() as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", **FAST)
+        [result] = asyncio.run(notebook_cell())
+        assert result.text == "echo: from a notebook"
+        backend.close()
+
+
+def test_proxies_come_from_the_environment_once_per_base_url(monkeypatch):
+    from clca.llm.openai_backend import _env_proxy
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert _env_proxy("https://api.example.org/v1") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.lab:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,.internal")
+    assert _env_proxy("https://api.example.org/v1") == "http://proxy.lab:3128"
+    assert _env_proxy("http://api.example.org/v1") is None  # no HTTP_PROXY
+    assert _env_proxy("https://vllm.internal:8000/v1") is None
+    assert _env_proxy("http://127.0.0.1:8000/v1") is None

@@ -76,6 +76,13 @@ class JsonlStore(Generic[T]):
         """Truncate a torn last line left by a crash, so that appends start on a fresh line."""
         if not self.path.is_file():
             return
+        with open(self.path, "rb") as fh:  # the common case, a clean tail, costs one byte of reading
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
         raw = self.path.read_bytes()
         good = self._good_prefix_length(raw)
         if good != len(raw):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,6 +111,16 @@ class Backend(ABC):
         Returns one list per request, aligned with `request.options`. Raises `BackendError` when the backend
         cannot compute exact option log-probabilities.
         """
+
+    #: True when `submit` works: the backend serves requests independently as they arrive (an HTTP server with
+    #: continuous batching), so a caller with dependent requests — the next turn of a conversation — can send each
+    #: as soon as its predecessor is answered instead of waiting for a whole batch. Local models batch instead.
+    supports_submit: bool = False
+
+    def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
+        """Start one request and return at once; the future resolves to its result (failures included, like
+        `generate`). Only where `supports_submit` is true."""
+        raise NotImplementedError(f"{type(self).__name__} answers requests in batches: use generate()")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (HTTP clients, GPU memory)."""

@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from clca.llm.base import (
@@ -160,6 +161,43 @@ class CachedBackend(Backend):
                     to_store.append((keys[i], "generate", result.model_dump_json()))
             self.cache.put_many(to_store)
         return results  # type: ignore[return-value]
+
+    @property
+    def supports_submit(self) -> bool:  # type: ignore[override]
+        return self.inner.supports_submit
+
+    def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
+        key = cache_key("generate", self.identity, request) if is_cacheable(request) else None
+        if key is not None:
+            stored = self.cache.get_many([key])
+            if key in stored:
+                hit: Future[GenerationResult] = Future()
+                hit.set_result(GenerationResult.model_validate_json(stored[key]).model_copy(update={"cached": True}))
+                return hit
+        inner = self.inner.submit(request)
+        if key is None:
+            return inner
+        # resolve only after the result is stored, so whoever sees it can rely on it being cached
+        outer: Future[GenerationResult] = Future()
+
+        def store(done: Future[GenerationResult]) -> None:
+            if outer.cancelled():
+                return
+            if done.cancelled():
+                outer.cancel()
+                return
+            try:
+                result = done.result()
+                if result.ok:
+                    self.cache.put_many([(key, "generate", result.model_dump_json())])
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+                outer.set_exception(exc)
+                return
+            outer.set_result(result)
+
+        inner.add_done_callback(store)
+        outer.add_done_callback(lambda done: inner.cancel() if done.cancelled() else None)
+        return outer
 
     def score_options(
         self, requests: Sequence[OptionScoringRequest], progress: ProgressCallback | None = None

@@ -19,9 +19,11 @@ Design decisions (the method is silent on them):
 
 from __future__ import annotations
 
+import queue
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from pydantic import BaseModel, Field
 from clca.config import StrictModel
 from clca.errors import InputDataError
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
-from clca.llm.base import Backend, GenerationRequest, Message
+from clca.llm.base import Backend, GenerationRequest, GenerationResult, Message
 from clca.progress import progress_bar
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
@@ -118,31 +120,43 @@ def _template_refs() -> list[PromptRef]:
 
 
 def agent_messages(
-    scenario: Scenario, speaker: int, turns: Sequence[Turn], culture_name: str, culture_description: str | None
+    scenario: Scenario, speaker: int, turns: Sequence[Turn], culture_name: str, culture_description: str | None,
+    rendered: dict[tuple, str] | None = None,
 ) -> list[Message]:
-    """The chat prompt of participant `speaker` before its next turn (own perspective; only own goal/secret)."""
+    """The chat prompt of participant `speaker` before its next turn (own perspective; only own goal/secret).
+
+    `rendered`, when given, memoises the rendered pieces of one conversation (system prompt and opening per
+    speaker, each turn as the other participant sees it), so that a conversation of n turns renders O(n) pieces
+    instead of O(n²); it must be used for one scenario only.
+    """
+    rendered = {} if rendered is None else rendered
     me = scenario.participants[speaker]
     other = scenario.participants[1 - speaker]
-    system = load_template(SYSTEM_TEMPLATE).render(
+
+    def piece(key: tuple, render: Callable[[], str]) -> str:
+        if key not in rendered:
+            rendered[key] = render()
+        return rendered[key]
+
+    system = piece(("system", speaker), lambda: load_template(SYSTEM_TEMPLATE).render(
         me=me,
         participants=scenario.participants,
         setting=scenario.setting,
         relationship=scenario.relationship.replace("_", " "),
         culture_name=culture_name,
         culture_description=culture_description,
-    )
+    ))
     messages = [Message(role="system", content=system)]
-    user_parts = [load_template(OPENING_TEMPLATE).render(me=me, other=other, first=speaker == 0)]
-    other_turn = load_template(OTHER_TURN_TEMPLATE)
+    user_parts = [piece(("opening", speaker),
+                        lambda: load_template(OPENING_TEMPLATE).render(me=me, other=other, first=speaker == 0))]
     for turn in turns:
         if turn.speaker == speaker:
             messages.append(Message(role="user", content="\n\n".join(user_parts)))
             user_parts = []
             messages.append(Message(role="assistant", content=format_own_turn(turn.action, turn.text)))
         else:
-            user_parts.append(
-                other_turn.render(name=other.first_name, action=turn.action, text=turn.text, me_name=me.first_name)
-            )
+            user_parts.append(piece(("turn", turn.index), lambda turn=turn: load_template(OTHER_TURN_TEMPLATE).render(
+                name=other.first_name, action=turn.action, text=turn.text, me_name=me.first_name)))
     if user_parts:
         messages.append(Message(role="user", content="\n\n".join(user_parts)))
     return messages
@@ -157,6 +171,7 @@ class _Running:
     idle: int = 0
     termination: Termination | None = None
     error: str | None = None
+    rendered: dict[tuple, str] = field(default_factory=dict)  # agent_messages' memo for this conversation
 
     @property
     def id(self) -> str:
@@ -210,8 +225,8 @@ def run_roleplay(
         for backend, sampling in ((agent_a, config.agent_a), (agent_b, config.agent_b))
     )
 
-    def finish(state: _Running) -> None:
-        conversation = Conversation(
+    def conversation(state: _Running) -> Conversation:
+        return Conversation(
             id=state.id,
             scenario=state.scenario,
             sample_index=state.sample_index,
@@ -221,71 +236,142 @@ def run_roleplay(
             error=state.error,
             agent_provenance=tuple(p.model_copy(update={"seed": state.seed}) for p in provenances),
         )
-        store.append([conversation])
-        if on_conversation is not None:
-            on_conversation(conversation)
 
+    def write(finished: list[_Running]) -> None:
+        """One durable append for the conversations that ended together."""
+        if not finished:
+            return
+        conversations = [conversation(state) for state in finished]
+        store.append(conversations)
+        if on_conversation is not None:
+            for c in conversations:
+                on_conversation(c)
+
+    turns = _TurnLogic(config, cultures, agent_a, agent_b)
     with progress_bar(len(pending) * config.max_turns, "role-play turns") as advance:
-        for start in range(0, len(pending), config.group_size):
-            group = pending[start : start + config.group_size]
-            active = list(group)
-            for t in range(config.max_turns):
-                if not active:
-                    break
-                speaker = t % 2
-                backend = agent_a if speaker == 0 else agent_b
-                sampling = config.agent_a if speaker == 0 else config.agent_b
-                requests = []
-                for state in active:
-                    name, description = cultures[state.scenario.culture]
-                    requests.append(
-                        GenerationRequest(
-                            messages=agent_messages(state.scenario, speaker, state.turns, name, description),
-                            max_tokens=sampling.max_tokens,
-                            temperature=sampling.temperature,
-                            top_p=sampling.top_p,
-                            seed=int(stable_hash([state.seed, t]), 16) % (2**31),
-                        )
-                    )
-                results = backend.generate(requests)
-                still_active = []
-                for state, result in zip(active, results, strict=True):
-                    me = state.scenario.participants[speaker]
-                    other = state.scenario.participants[1 - speaker]
-                    if not result.ok:
-                        state.termination = "error"
-                        state.error = f"turn {t}: backend {backend.identity.model} failed: {result.error}"
-                    else:
-                        parsed = parse_turn(result.text, me.first_name, me.full_name, other.first_name, other.full_name)
-                        state.turns.append(
-                            Turn(
-                                index=t,
-                                speaker=speaker,
-                                speaker_name=me.full_name,
-                                action=parsed.action,
-                                text=parsed.text,
-                                raw=result.text,
-                                parse_error=parsed.parse_error,
-                            )
-                        )
-                        state.idle = state.idle + 1 if parsed.is_noop else 0
-                        if parsed.action == "leave":
-                            state.termination = "leave"
-                        elif state.idle >= config.max_idle_turns:
-                            state.termination = "idle"
-                        elif t == config.max_turns - 1:
-                            state.termination = "max_turns"
-                    if state.termination is not None:
-                        advance(config.max_turns - t)  # the turn slots this conversation will not use
-                        finish(state)
-                    else:
-                        advance(1)
-                        still_active.append(state)
-                active = still_active
+        if agent_a.supports_submit and agent_b.supports_submit:
+            _advance_pipelined(pending, turns, write, advance)
+        else:
+            _advance_lockstep(pending, turns, write, advance, config.group_size)
+
+    if pending:  # canonical order (scenario, then sample), whatever order conversations finished in
+        rank = {f"{s.id}#{k}": n for n, (s, k) in enumerate(
+            (s, k) for s in scenario_list for k in range(config.conversations_per_scenario))}
+        written = store.read()
+        ordered = sorted(written, key=lambda c: rank.get(c.id, len(rank)))
+        if [c.id for c in ordered] != [c.id for c in written]:
+            store.write_all(ordered)
 
     summary = summarise(store.read(), out_path, len(scenario_list), len(pending), skipped, time.perf_counter() - started)
     write_json_atomic(summary_path(out_path), summary.model_dump(mode="json"))
     return summary
+
+
+class _TurnLogic:
+    """What a conversation sends next and what an answer does to it — shared by both ways of advancing."""
+
+    def __init__(self, config: RoleplayConfig, cultures: dict[str, tuple[str, str | None]], agent_a: Backend,
+                 agent_b: Backend):
+        self.config, self.cultures = config, cultures
+        self.backends = (agent_a, agent_b)
+        self.sampling = (config.agent_a, config.agent_b)
+
+    def backend(self, state: _Running) -> Backend:
+        return self.backends[len(state.turns) % 2]
+
+    def request(self, state: _Running) -> GenerationRequest:
+        t = len(state.turns)  # a conversation that goes on has one turn per index so far
+        speaker, sampling = t % 2, self.sampling[t % 2]
+        name, description = self.cultures[state.scenario.culture]
+        return GenerationRequest(
+            messages=agent_messages(state.scenario, speaker, state.turns, name, description, state.rendered),
+            max_tokens=sampling.max_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            seed=int(stable_hash([state.seed, t]), 16) % (2**31),
+        )
+
+    def record(self, state: _Running, result: GenerationResult) -> bool:
+        """Add the turn answered by `result` to `state`; True when the conversation has ended."""
+        t = len(state.turns)
+        speaker = t % 2
+        if not result.ok:
+            state.termination = "error"
+            state.error = f"turn {t}: backend {self.backends[speaker].identity.model} failed: {result.error}"
+            return True
+        me = state.scenario.participants[speaker]
+        other = state.scenario.participants[1 - speaker]
+        parsed = parse_turn(result.text, me.first_name, me.full_name, other.first_name, other.full_name)
+        state.turns.append(Turn(index=t, speaker=speaker, speaker_name=me.full_name, action=parsed.action,
+                                text=parsed.text, raw=result.text, parse_error=parsed.parse_error))
+        state.idle = state.idle + 1 if parsed.is_noop else 0
+        if parsed.action == "leave":
+            state.termination = "leave"
+        elif state.idle >= self.config.max_idle_turns:
+            state.termination = "idle"
+        elif t == self.config.max_turns - 1:
+            state.termination = "max_turns"
+        return state.termination is not None
+
+    def unused_turns(self, state: _Running) -> int:
+        """Progress-bar slots a just-finished conversation closes: its last turn plus those it will not use (the
+        bar counts every conversation at max_turns). A failed turn was never appended."""
+        answered = len(state.turns) if state.termination == "error" else len(state.turns) - 1
+        return self.config.max_turns - answered
+
+
+def _advance_lockstep(pending: list[_Running], turns: _TurnLogic, write: Callable[[list[_Running]], None],
+                      advance: Callable[[int], None], group_size: int) -> None:
+    """Batch backends (local models): the conversations of a group advance together, one `generate` batch per
+    turn index; turn t is always spoken by participant t % 2, so each batch goes to one backend."""
+    for start in range(0, len(pending), group_size):
+        active = pending[start : start + group_size]
+        while active:
+            backend = turns.backend(active[0])
+            results = backend.generate([turns.request(state) for state in active])
+            finished, active_next = [], []
+            for state, result in zip(active, results, strict=True):
+                (finished if turns.record(state, result) else active_next).append(state)
+            for state in finished:
+                advance(turns.unused_turns(state))
+            advance(len(active_next))
+            write(finished)
+            active = active_next
+
+
+def _advance_pipelined(pending: list[_Running], turns: _TurnLogic, write: Callable[[list[_Running]], None],
+                       advance: Callable[[int], None]) -> None:
+    """Backends that take requests one by one (HTTP servers): every conversation sends its next turn as soon as
+    its last one is answered, so no conversation waits for the slowest turn of a batch and the server is kept at
+    the backend's concurrency. Answers are handled on this thread, in the order they arrive."""
+    answered: queue.SimpleQueue[tuple[_Running, Future[GenerationResult]]] = queue.SimpleQueue()
+    in_flight: dict[Future[GenerationResult], _Running] = {}
+
+    def send(state: _Running) -> None:
+        future = turns.backend(state).submit(turns.request(state))
+        in_flight[future] = state
+        future.add_done_callback(lambda done, state=state: answered.put((state, done)))
+
+    try:
+        for state in pending:
+            send(state)
+        while in_flight:
+            batch = [answered.get()]
+            while not answered.empty():  # handle everything that has arrived before writing once
+                batch.append(answered.get_nowait())
+            finished = []
+            for state, future in batch:
+                del in_flight[future]
+                if turns.record(state, future.result()):
+                    finished.append(state)
+                    advance(turns.unused_turns(state))
+                else:
+                    advance(1)
+                    send(state)
+            write(finished)
+    finally:
+        for future in in_flight:  # an error or Ctrl-C: do not leave requests running behind our back
+            future.cancel()
 
 
 def summarise(
