@@ -3,6 +3,7 @@ stored, and several processes can write at once (WAL)."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import textwrap
 
 import pytest
 
-from clca.llm import GenerationRequest, Message, ModelIdentity, OptionScoringRequest, load_backend
+from clca.llm import GenerationRequest, Message, ModelIdentity, OptionScoringRequest, ScoringFailure, load_backend
 from clca.llm.cache import CachedBackend, ResponseCache, cache_key
 from clca.llm.weights import embedded_model_dir
 from clca.testing import FaultPlan, OpenAICompatServer
@@ -108,6 +109,24 @@ def test_option_scores_are_cached(chat_tokenizer_dir, cache_home):
         # option + "<|im_end|>" (10 characters) at -0.1 per character
         assert first[0] == pytest.approx([-1.2, -1.4])
         assert backend.score_options([request]) == first and srv.calls == 2
+
+
+def test_option_scoring_failures_are_returned_per_request_and_never_cached(chat_tokenizer_dir, cache_home):
+    def char_scorer(prompt: str):
+        return [(ch, None if i == 0 else -0.1) for i, ch in enumerate(prompt)]
+
+    plan = FaultPlan(by_request=lambda body: "503" if "doomed" in body.get("prompt", "") else None)
+    with OpenAICompatServer(scorer=char_scorer, faults=plan) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", tokenizer=chat_tokenizer_dir, max_retries=1,
+                               retry_backoff_s=0.01)
+        fine = OptionScoringRequest(messages=[Message(role="user", content="q")], options=["ab", "abcd"])
+        doomed = OptionScoringRequest(messages=[Message(role="user", content="doomed")], options=["ab", "abcd"])
+        for expected_calls in (2 + 4, 2 + 4 + 4):  # fine: 2 options once; doomed: 2 options x 2 attempts, each run
+            scored_fine, failed = backend.score_options([fine, doomed])
+            assert scored_fine == pytest.approx([-1.2, -1.4])
+            assert isinstance(failed, ScoringFailure) and len(failed) == 2 and all(math.isnan(x) for x in failed)
+            assert "2 attempts failed" in failed.error and "HTTP 503" in failed.error
+            assert srv.calls == expected_calls  # the failure was not cached: the rerun asks again
 
 
 WRITER = textwrap.dedent("""

@@ -29,7 +29,14 @@ from clca.llm import ModelConfig, open_backend
 from clca.roleplay import Conversation, RoleplayConfig, run_roleplay
 from clca.scenarios.generate import load_seed_scenarios
 from clca.testing.openai_server import FAULT_KINDS, FaultPlan, OpenAICompatServer
-from clca.testing.scripted import ScriptedResponder, jsonl_artifacts, stable_content, torn_tails
+from clca.llm.weights import embedded_model_dir
+from clca.testing.scripted import (
+    ScriptedResponder,
+    jsonl_artifacts,
+    scripted_scorer,
+    stable_content,
+    torn_tails,
+)
 
 N_SCENARIOS = 5  # × 2 conversations per scenario = 10 conversations
 FAULT_RATE = 0.3
@@ -139,6 +146,59 @@ def test_30_percent_faults_without_enough_retries_record_every_failure(tmp_path,
     print(f"\nrecorded failures: {len(failed_conversations)} conversations, {failed_parts} judge parts, "
           f"{failed_turns} intent turns")
     assert total_failures > 0  # with one retry at a 30% fault rate some items must fail: the path is exercised
+
+
+# ------------------------------------------------------------------- logprob mode (prompt log-probabilities)
+
+def run_logprob_chain(tmp, server: OpenAICompatServer, conversations: list[Conversation], *,
+                      max_retries: int) -> dict[str, list]:
+    """Judge and intent kinds by `score_options` (`/v1/completions` echo + logprobs), over given conversations."""
+    model = open_backend(ModelConfig(spec=f"openai:scripted@{server.base_url}", cache=False, max_retries=max_retries,
+                                     retry_backoff_s=0.005, timeout_s=0.5, concurrency=8,
+                                     tokenizer=str(embedded_model_dir()[0])))  # the chat template only
+    path, judgements, intents = tmp / "conversations.jsonl", tmp / "judgements.jsonl", tmp / "intents.jsonl"
+    JsonlStore(path, Conversation).write_all(conversations)
+    run_judge(path, judgements, model, config=JudgeConfig(mode="logprob", group_size=4))
+    run_intents(path, intents, model, config=IntentsConfig(kind_mode="logprob", group_size=4),
+                judgements_path=judgements)
+    model.close()
+    return {"judgements": JsonlStore(judgements, Judgement).read(),
+            "intents": JsonlStore(intents, ConversationIntents).read()}
+
+
+def test_logprob_judge_and_intents_through_30_percent_faults(tmp_path, reference) -> None:
+    """Option scoring fails per item too: with retries the records equal a fault-free run; with none, every item
+    is produced (equal to the reference) or recorded as failed with the reason — never scored as 0 or dropped."""
+    conversations = reference["conversations"]
+    with OpenAICompatServer(responder=ScriptedResponder(), scorer=scripted_scorer) as server:
+        clean = run_logprob_chain(tmp_path / "clean", server, conversations, max_retries=0)
+    assert any(j.keep for j in clean["judgements"]) and all(
+        j.quality is not None for j in clean["judgements"])
+    with OpenAICompatServer(responder=ScriptedResponder(), scorer=scripted_scorer,
+                            faults=faulty_plan(seed=3)) as server:
+        survived = run_logprob_chain(tmp_path / "retried", server, conversations, max_retries=8)
+    for name in ("judgements", "intents"):
+        assert [content(r) for r in survived[name]] == [content(r) for r in clean[name]], name
+
+    with OpenAICompatServer(responder=ScriptedResponder(), scorer=scripted_scorer,
+                            faults=faulty_plan(seed=4)) as server:
+        failing = run_logprob_chain(tmp_path / "failing", server, conversations, max_retries=0)
+    assert_no_duplicates(failing)
+    clean_judgements = {j.id: j for j in clean["judgements"]}
+    failed_parts = 0
+    assert {j.id for j in failing["judgements"]} == set(clean_judgements)
+    for j in failing["judgements"]:
+        for part in ("quality", "cultural_alignment", "meta"):
+            got, want = getattr(j, part), getattr(clean_judgements[j.id], part)
+            if got is None and want is not None:
+                assert "attempts failed" in j.failures.get(part, ""), (j.id, part, j.failures)
+                failed_parts += 1
+            elif part != "meta" or not j.failures:  # the meta prompt shows the other parts' verdicts
+                assert got == want, (j.id, part)
+    failed_kinds = sum(1 for item in failing["intents"] for t in item.intents
+                       if t.intent is not None and t.kind is None and "attempts failed" in (t.error or ""))
+    print(f"\nlogprob mode, no retries: {failed_parts} judge parts and {failed_kinds} intent kinds recorded failed")
+    assert failed_parts > 0
 
 
 def c_ok(conversations: list[Conversation], conversation_id: str) -> bool:

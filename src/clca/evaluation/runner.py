@@ -33,7 +33,7 @@ from clca.evaluation.questions import Question, load_question_bank
 from clca.evaluation.strategies import Strategy, get_strategy, parse_answer
 from clca.evaluation.survey import SurveyDistribution, sample_respondents
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
-from clca.llm.base import Backend, GenerationRequest, OptionScoringRequest
+from clca.llm.base import Backend, GenerationRequest, OptionScoringRequest, ScoringFailure
 from clca.progress import progress_bar
 from clca.records import Failure, Provenance, utc_now
 
@@ -161,6 +161,9 @@ def _answer_prompts(backend: Backend, strategy: Strategy, mode: Mode, prompts: l
         scored = backend.score_options(requests, progress=advance)
         out = []
         for (_, q), logprobs in zip(prompts, scored, strict=True):
+            if isinstance(logprobs, ScoringFailure):
+                out.append({"failure": logprobs.error})
+                continue
             values = np.asarray(logprobs, dtype=np.float64)
             if not np.all(np.isfinite(values)):
                 out.append({"failure": f"non-finite option log-probabilities {logprobs}"})

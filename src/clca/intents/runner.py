@@ -30,7 +30,7 @@ from clca.intents.parsing import parse_intent, parse_kind
 from clca.intents.schema import ConversationIntents, IntentKind, TurnIntent
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
 from clca.judge import Judgement, generate_with_retries, load_conversations
-from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest
+from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest, ScoringFailure
 from clca.progress import progress_bar
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
@@ -205,6 +205,9 @@ def _classify(
     if kind_mode == "logprob":
         scores = backend.score_options([OptionScoringRequest(messages=m, options=list(KIND_OPTIONS)) for m in messages])
         for i, logprobs in zip(todo, scores, strict=True):
+            if isinstance(logprobs, ScoringFailure):
+                results[i] = (None, logprobs.error, None)
+                continue
             if len(logprobs) != len(KIND_OPTIONS) or not all(math.isfinite(x) for x in logprobs):
                 results[i] = (None, f"unusable option scores {logprobs!r}", None)
                 continue

@@ -30,7 +30,7 @@ from clca.errors import BackendError, InputDataError
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
 from clca.judge.parsing import NEGATIVE_LABEL, PARTS, Part, parse_verdict
 from clca.judge.schema import Confidence, Judgement, Verdict
-from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest
+from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest, ScoringFailure
 from clca.progress import progress_bar
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
@@ -212,6 +212,9 @@ class _Judge:
         out: dict[tuple[int, Part], Attempted[Verdict]] = {}
         for (ci, part, _, _), logprobs in zip(parts, scores, strict=True):
             options = list(LOGPROB_OPTIONS[part])
+            if isinstance(logprobs, ScoringFailure):
+                out[(ci, part)] = Attempted(None, logprobs.error, None, 1)
+                continue
             if len(logprobs) != len(options) or not all(math.isfinite(x) for x in logprobs):
                 out[(ci, part)] = Attempted(None, f"backend returned unusable option scores {logprobs!r}", None, 1)
                 continue

@@ -22,6 +22,7 @@ from clca.llm.base import (  # noqa: E402
     Message,
     ModelIdentity,
     OptionScoringRequest,
+    ScoringFailure,
     messages_from,
 )
 from clca.llm.config import ModelConfig  # noqa: E402
@@ -37,6 +38,7 @@ __all__ = [
     "ModelConfig",
     "ModelIdentity",
     "OptionScoringRequest",
+    "ScoringFailure",
     "load_backend",
     "messages_from",
     "open_backend",

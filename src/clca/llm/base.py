@@ -7,6 +7,7 @@ Failures are data: a request that failed after retries comes back as a `Generati
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -65,6 +66,18 @@ class GenerationResult(BaseModel):
         return cls(text=None, finish_reason="error", error=error, latency_s=latency_s, attempts=attempts)
 
 
+class ScoringFailure(list):
+    """What `score_options` returns for a request it gave up on (e.g. a server that kept failing through all
+    retries): one NaN per option — so no caller can mistake it for scores — and `error`, the reason to record."""
+
+    def __init__(self, n_options: int, error: str):
+        super().__init__([math.nan] * n_options)
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"ScoringFailure({len(self)}, {self.error!r})"
+
+
 class OptionScoringRequest(BaseModel):
     """Score each option string as the assistant's complete reply to `messages`."""
 
@@ -108,8 +121,9 @@ class Backend(ABC):
     ) -> list[list[float]]:
         """Log-probability of each option as the whole assistant reply, summed over all its tokens.
 
-        Returns one list per request, aligned with `request.options`. Raises `BackendError` when the backend
-        cannot compute exact option log-probabilities.
+        Returns one list per request, aligned with `request.options`; a request the backend gave up on after its
+        retries comes back as a `ScoringFailure` (NaNs plus the reason) and the batch goes on. Raises
+        `BackendError` when the backend cannot compute exact option log-probabilities at all.
         """
 
     #: True when `submit` works: the backend serves requests independently as they arrive (an HTTP server with

@@ -6,7 +6,7 @@ its sha256 — and the full request: messages, sampling parameters, seed, stop s
 What is cached:
 - `generate`: only successful results of *reproducible* requests — greedy (`temperature == 0`) or seeded.
   Unseeded sampling is meant to differ from call to call, so it always goes to the model.
-- `score_options`: always (deterministic given the identity).
+- `score_options`: always (deterministic given the identity), except `ScoringFailure`s.
 A hit returns exactly the stored result with `cached=True`. Failures are never cached: a rerun retries them.
 No API key is ever part of a key or a value (requests and identities do not contain one).
 """
@@ -31,6 +31,7 @@ from clca.llm.base import (
     ModelIdentity,
     OptionScoringRequest,
     ProgressCallback,
+    ScoringFailure,
 )
 from clca.paths import cache_dir
 
@@ -218,7 +219,8 @@ class CachedBackend(Backend):
             fresh = self.inner.score_options([requests[i] for i in misses], progress)
             for i, s in zip(misses, fresh, strict=True):
                 scores[i] = s
-            self.cache.put_many([(keys[i], "score_options", json.dumps(scores[i])) for i in misses])
+            self.cache.put_many([(keys[i], "score_options", json.dumps(scores[i])) for i in misses
+                                 if not isinstance(scores[i], ScoringFailure)])  # a rerun retries failures
         return scores  # type: ignore[return-value]
 
     def close(self) -> None:

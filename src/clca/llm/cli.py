@@ -24,7 +24,7 @@ def check(
     skip_scoring: bool = typer.Option(False, "--skip-scoring", help="do not test score_options"),
 ) -> None:
     """Load a backend, answer one prompt, score two options; print load time and tokens/s."""
-    from clca.llm import GenerationRequest, Message, ModelConfig, OptionScoringRequest, open_backend
+    from clca.llm import GenerationRequest, Message, ModelConfig, OptionScoringRequest, ScoringFailure, open_backend
 
     from clca.config import validate
 
@@ -53,6 +53,8 @@ def check(
             started = time.perf_counter()
             [scores] = backend.score_options([OptionScoringRequest(messages=question, options=options)])
             elapsed = time.perf_counter() - started
+            if isinstance(scores, ScoringFailure):
+                raise BackendError(f"{spec}: option scoring failed: {scores.error}")
             shown = ", ".join(f"{o!r}: {s:.3f}" for o, s in zip(options, scores, strict=True))
             typer.echo(f"scores:    {shown} (log-prob, {elapsed:.2f} s)")
     typer.echo("ok")

@@ -47,6 +47,7 @@ from clca.llm.base import (
     ModelIdentity,
     OptionScoringRequest,
     ProgressCallback,
+    ScoringFailure,
 )
 from clca.llm.config import ModelConfig
 from clca.llm.spec import BackendSpec
@@ -364,12 +365,18 @@ class OpenAIBackend(Backend):
                     raise BackendError(f"{exc.reason} — this server does not give prompt logprobs "
                                        "(echo + logprobs on /v1/completions); use mode generate") from None
                 raise BackendError(f"score_options: {exc.reason}") from None
-            except _Retryable as exc:
-                raise BackendError(f"score_options: {exc.reason}") from None
-            return score
+            return score  # _Retryable (retries exhausted) goes up to `one`: this request fails, the batch goes on
 
         async def one(request: OptionScoringRequest, prompt: str) -> list[float]:
-            scores = list(await asyncio.gather(*(one_option(prompt, o) for o in request.options)))
+            outcomes = await asyncio.gather(*(one_option(prompt, o) for o in request.options),
+                                            return_exceptions=True)
+            fatal = next((o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, _Retryable)),
+                         None)
+            if fatal is not None:
+                raise fatal
+            gave_up = next((o for o in outcomes if isinstance(o, _Retryable)), None)
+            scores = (ScoringFailure(len(outcomes), f"score_options: {gave_up.reason}") if gave_up is not None
+                      else [float(o) for o in outcomes])  # type: ignore[arg-type]
             if progress:
                 progress(1)
             return scores

@@ -165,6 +165,15 @@ VOLATILE_KEYS = frozenset({"created_at", "latency_s", "latency_ms", "seconds", "
                            "elapsed_s", "attempts", "updated_at"})
 
 
+def scripted_scorer(prompt: str) -> list[tuple[str, float | None]]:
+    """Prompt log-probabilities for `OpenAICompatServer(scorer=…)` without a model: one "token" per character
+    (the first gets None, as vLLM sends). A character's log-probability depends on the character and on a digest
+    of the conversation so far — the text before the last "assistant" (the generation prompt of chat templates) —
+    so option choices are reproducible and differ from prompt to prompt, as the judge and intents need."""
+    salt = _digest(prompt[: prompt.rfind("assistant")]) % 7
+    return [(ch, None if k == 0 else -1.0 - ((ord(ch) + salt) % 7) / 3.0) for k, ch in enumerate(prompt)]
+
+
 def stable_content(value: Any, volatile: frozenset[str] = VOLATILE_KEYS) -> Any:
     """A JSON value (or pydantic record) with every volatile key removed, at any depth — what two runs of the
     same deterministic pipeline must agree on exactly."""
