@@ -79,3 +79,29 @@ def test_anthropological_refuses_logprob_and_cli_errors_are_one_line(tmp_path):
     assert result.exit_code != 0 and "unknown country" in str(result.exception)
     with pytest.raises(ConfigError, match="mode generate"):
         run_evaluation(None, EvalConfig(strategy="anthropological", mode="logprob"), tmp_path / "y")  # type: ignore[arg-type]
+
+
+def test_logprob_items_a_failing_server_gives_up_on_are_recorded_failures(shared_data, tmp_path):
+    """Through an OpenAI-compatible server that fails 30% of calls and no retries: every item is either a record
+    with option probabilities or a failure with the server's reason; failed items never become answers."""
+    from clca.records import Failure
+    from clca.llm import load_backend
+    from clca.llm.weights import embedded_model_dir
+    from clca.testing import FaultPlan, OpenAICompatServer
+    from clca.testing.scripted import scripted_scorer
+
+    cfg = EvalConfig(culture="DEU", questions=QUESTIONS, personas=6, mode="logprob", seed=0, bootstrap_resamples=0)
+    plan = FaultPlan(rate=0.3, kinds=("500", "503", "drop"), seed=2)
+    with OpenAICompatServer(scorer=scripted_scorer, faults=plan) as server:
+        backend = load_backend(f"openai:scripted@{server.base_url}", cache=False, max_retries=0,
+                               tokenizer=str(embedded_model_dir()[0]))
+        summary = run_evaluation(backend, cfg, tmp_path / "ev")
+        backend.close()
+    records = JsonlStore(tmp_path / "ev" / "records.jsonl", EvalRecord).read()
+    failures = JsonlStore(tmp_path / "ev" / "evaluation.failures.jsonl", Failure).read()
+    ids = [r.id for r in records] + [f.id for f in failures]
+    assert len(ids) == len(set(ids)) == 6 * 2
+    assert failures and records and summary.failures == len(failures)
+    assert all("1 attempts failed" in f.reason for f in failures)
+    for r in records:
+        assert sum(r.option_probs.values()) == pytest.approx(1.0)
