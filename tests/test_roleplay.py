@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import pytest
@@ -187,6 +190,41 @@ def test_pipelined_and_lockstep_advancing_write_identical_files(tmp_path) -> Non
     conversations = JsonlStore(tmp_path / "pipelined.jsonl", Conversation).read()
     assert [c.id for c in conversations] == [f"s{i}#{k}" for i in range(5) for k in range(2)]
     assert Counter(c.termination for c in conversations) == {"max_turns": 6, "leave": 4}
+
+
+def test_ctrl_c_stops_at_once_with_a_resume_hint_and_the_rerun_completes(tmp_path) -> None:
+    """SIGINT during a pipelined role-play: requests in flight are cancelled, finished conversations stay, exit
+    130 with one line saying how to resume; the rerun adds exactly the missing conversations."""
+    scenarios_path, out = tmp_path / "scenarios.jsonl", tmp_path / "c.jsonl"
+    JsonlStore(scenarios_path, type(make_scenario())).write_all(
+        [make_scenario(f"s{i}") for i in range(8)])
+
+    def staggered(body: dict) -> str:  # s0 leaves at once, the others talk for 6 turns
+        if "[s0]" in json.dumps(body):
+            return "ACTION: leave\nBye."
+        return chatty(body)
+
+    env = {**os.environ, "CLCA_PROGRESS": "0", "CLCA_CACHE_DIR": str(tmp_path / "cache")}
+    with OpenAICompatServer(responder=staggered, latency_s=0.3) as server:
+        command = [sys.executable, "-m", "clca.cli.main", "roleplay", "--scenarios", str(scenarios_path), "--out",
+                   str(out), "--model", f"openai:m@{server.base_url}", "--set", "max_turns=6"]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 60
+        while not (out.is_file() and out.stat().st_size) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)
+        stopped_after = time.monotonic() - started
+        first = [c.id for c in JsonlStore(out, Conversation).read()]
+        rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "rerun the same command to resume" in stderr
+    assert stopped_after < 5  # not after the remaining turns (5 × 0.3 s at least)
+    assert first and set(first) <= {"s0#0", "s0#1"}  # only the early leavers had finished
+    assert rerun.returncode == 0, rerun.stderr
+    ids = [c.id for c in JsonlStore(out, Conversation).read()]
+    assert ids == [f"s{i}#{k}" for i in range(8) for k in range(2)]
 
 
 def test_cli_bad_input_is_one_line_exit_2(tmp_path) -> None:

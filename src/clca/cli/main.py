@@ -95,8 +95,16 @@ def main() -> None:
         err_console.print(f"[bold red]error:[/] {_os_error_line(exc)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("interrupted — rerun the same command to resume where it stopped", highlight=False)
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C inside a command into a silent exit 130
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    err_console.print("interrupted — rerun the same command to resume where it stopped", highlight=False)
+    sys.exit(130)
 
 
 _OS_ERROR_HINTS = {
