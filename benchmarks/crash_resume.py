@@ -15,7 +15,7 @@ are compared with the reference. Rounds repeat in fresh run directories until `-
 After every kill the run directory is checked: complete JSONL lines must all parse (a torn *last* line is allowed
 — the stores drop it on resume — and is counted); after the final rerun no torn line may remain at all.
 
-    .venv/bin/python benchmarks/crash_resume.py [--kills 20] [--scenarios 6] [--seed 7] [--latency 0.02] \\
+    .venv/bin/python benchmarks/crash_resume.py [--kills 20] [--scenarios 6] [--seed 7] [--latency 0.05] \\
         [--schedule stage|time] [--max-delay 0.3]
 
 Writes benchmarks/results/crash_resume.json.
@@ -121,7 +121,8 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--scenarios", type=int, default=6, help="adapted scenarios (× 2 conversations each)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the kill schedule")
-    parser.add_argument("--latency", type=float, default=0.02, help="server latency per request (s)")
+    parser.add_argument("--latency", type=float, default=0.05,
+                        help="server latency per request (s); 0.05 keeps role-play long enough to be hit by its kills")
     parser.add_argument("--max-rounds", type=int, default=30)
     parser.add_argument("--schedule", choices=["stage", "time"], default="stage",
                         help="stage: pick a not-yet-done data stage at random, kill uniform(0, --max-delay) s after "
