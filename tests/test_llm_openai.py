@@ -208,3 +208,21 @@ def test_proxies_come_from_the_environment_once_per_base_url(monkeypatch):
     assert _env_proxy("http://api.example.org/v1") is None  # no HTTP_PROXY
     assert _env_proxy("https://vllm.internal:8000/v1") is None
     assert _env_proxy("http://127.0.0.1:8000/v1") is None
+
+
+def test_a_dropped_backend_shuts_its_loop_thread_down_even_from_its_own_callback():
+    """`load_backend(...).submit(r)` keeps the backend alive only through the request; when that finishes, the
+    backend is collected on its own loop thread — closing must neither deadlock nor leave the thread behind."""
+    import gc
+    import threading
+
+    with OpenAICompatServer(latency_s=0.05) as srv:
+        started = time.monotonic()
+        future = load_backend(f"openai:m@{srv.base_url}", **FAST).submit(ask("x"))
+        assert future.result(timeout=10).text == "echo: x"
+        deadline = time.monotonic() + 5
+        while any(t.name == "clca-openai-http" for t in threading.enumerate()) and time.monotonic() < deadline:
+            gc.collect()
+            time.sleep(0.02)
+        assert not any(t.name == "clca-openai-http" for t in threading.enumerate())
+        assert time.monotonic() - started < 3

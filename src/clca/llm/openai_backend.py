@@ -99,11 +99,17 @@ class _HttpRuntime:
     def __init__(self, headers: dict[str, str], concurrency: int, timeout_s: float):
         self._headers, self._concurrency, self._timeout_s = headers, concurrency, timeout_s
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="clca-openai-http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="clca-openai-http", daemon=True)
         self._thread.start()
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
         self.pid = os.getpid()
+
+    def _serve(self) -> None:
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
 
     async def session(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         if self._session is None:
@@ -122,6 +128,12 @@ class _HttpRuntime:
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
+    async def _close_from_inside(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        self._loop.stop()
+
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         future = self.submit(coro)
         try:
@@ -133,12 +145,16 @@ class _HttpRuntime:
     def close(self) -> None:
         if not self._thread.is_alive():
             return
+        if threading.current_thread() is self._thread:
+            # the backend was garbage-collected by a callback on this very loop (its last request just finished):
+            # waiting here would block the loop on itself, so close the session there and let the loop stop
+            self._loop.create_task(self._close_from_inside())
+            return
         if self._session is not None:
             session, self._session = self._session, None
             asyncio.run_coroutine_threadsafe(session.close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
-        self._loop.close()
 
 
 class OpenAIBackend(Backend):
@@ -160,6 +176,7 @@ class OpenAIBackend(Backend):
         self._url_cycle = itertools.cycle(range(len(self.base_urls)))
         self._tokenizer = None
         self._http: _HttpRuntime | None = None
+        self._runtime_lock = threading.Lock()
         self._finalizer: weakref.finalize | None = None
         self._identity = ModelIdentity(backend="openai", model=self.model_name)
 
@@ -172,11 +189,12 @@ class OpenAIBackend(Backend):
 
     # ---- HTTP ----------------------------------------------------------------------------------------------
     def _runtime(self) -> _HttpRuntime:
-        if self._http is None or self._http.pid != os.getpid():  # a forked child cannot use the parent's thread
-            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-            self._http = _HttpRuntime(headers, self.cfg.concurrency, self.cfg.timeout_s)
-            self._finalizer = weakref.finalize(self, self._http.close)
-        return self._http
+        with self._runtime_lock:  # callers may submit from several threads
+            if self._http is None or self._http.pid != os.getpid():  # a forked child cannot use the parent's thread
+                headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+                self._http = _HttpRuntime(headers, self.cfg.concurrency, self.cfg.timeout_s)
+                self._finalizer = weakref.finalize(self, self._http.close)
+            return self._http
 
     def close(self) -> None:
         if self._finalizer is not None:
