@@ -121,6 +121,17 @@ def test_api_key_comes_from_env_and_never_leaks(monkeypatch, caplog, tmp_path):
     assert cache_bytes and secret.encode() not in cache_bytes
 
 
+def test_a_server_echoing_the_key_in_its_error_does_not_put_it_in_the_failure(monkeypatch):
+    secret = "sk-test-ECHOED-9876543210"
+    monkeypatch.setenv("CLCA_TEST_KEY", secret)
+    with OpenAICompatServer(faults=FaultPlan(script={1: "401_echo"})) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", api_key_env="CLCA_TEST_KEY", **FAST)
+        [result] = backend.generate([ask("x")])
+        backend.close()
+    assert not result.ok and "HTTP 401" in result.error and "Incorrect API key provided: <api key>" in result.error
+    assert secret not in result.model_dump_json()
+
+
 def test_missing_api_key_variable_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("CLCA_UNSET_KEY", raising=False)
     with pytest.raises(BackendError, match="CLCA_UNSET_KEY"):

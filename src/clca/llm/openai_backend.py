@@ -201,6 +201,10 @@ class OpenAIBackend(Backend):
             self._finalizer()  # runs _HttpRuntime.close once
         self._http = self._finalizer = None
 
+    def _redact(self, text: str) -> str:
+        """Server error messages end up in failure records: never let them carry the key (some echo it)."""
+        return text.replace(self._api_key, "<api key>") if self._api_key else text
+
     def _backoff(self, attempt: int) -> float:
         # exponential with jitter in [50 %, 100 %] so that many clients do not retry in lockstep
         return min(MAX_BACKOFF_S, self.cfg.retry_backoff_s * 2**attempt) * (0.5 + random.random() / 2)
@@ -217,7 +221,7 @@ class OpenAIBackend(Backend):
         if status in RETRYABLE_STATUS:
             raise _Retryable(f"HTTP {status} from {url}", _parse_retry_after(retry_after))
         if status != 200:
-            raise _Fatal(f"HTTP {status} from {url}: {_error_message(content)}", status)
+            raise _Fatal(f"HTTP {status} from {url}: {self._redact(_error_message(content))}", status)
         try:
             data = json.loads(content)
         except ValueError:  # includes undecodable bytes

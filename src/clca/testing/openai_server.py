@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-FaultKind = Literal["429", "500", "503", "slow", "drop", "truncated", "empty_choices"]
+FaultKind = Literal["429", "500", "503", "slow", "drop", "truncated", "empty_choices", "401_echo"]
+# the kinds a flaky server produces at random; "401_echo" (a rejected key, echoed in the error message as some
+# servers and proxies do) is scripted on purpose by secret-handling tests
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "slow", "drop", "truncated", "empty_choices")
 
 Responder = Callable[[dict[str, Any]], str]
@@ -60,7 +62,7 @@ class FaultPlan:
         self._rng = random.Random(self.seed)
         self.script = {n: f if isinstance(f, Fault) else self._from_kind(f) for n, f in self.script.items()}
         for fault in self.script.values():
-            if fault.kind not in FAULT_KINDS:
+            if fault.kind not in (*FAULT_KINDS, "401_echo"):
                 raise ValueError(f"unknown fault kind {fault.kind!r}; one of {FAULT_KINDS}")
 
     def _from_kind(self, kind: str) -> Fault:
@@ -167,6 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, headers)
             if fault.kind in {"500", "503"}:
                 return self._send_json(int(fault.kind), {"error": {"message": "server error"}})
+            if fault.kind == "401_echo":
+                key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                return self._send_json(401, {"error": {"message": f"Incorrect API key provided: {key}"}})
             if fault.kind == "slow":
                 time.sleep(fault.delay_s)
         if body is None or not isinstance(body, dict):
