@@ -1,8 +1,9 @@
 """OpenAI-compatible HTTP backend (`openai:<model>@<base_url>[,<base_url>…]`): vLLM, TGI, llama.cpp server, OpenAI…
 
 - aiohttp under the sync interface: each backend owns one event loop in a daemon thread and one keep-alive
-  session, so connections survive from one `generate` batch to the next (role-play sends a batch per turn), and
-  callers with their own running loop (Jupyter) work too; at most `cfg.concurrency` requests are in flight.
+  session, so connections survive from one `generate` batch to the next, and callers with their own running loop
+  (Jupyter) work too; at most `cfg.concurrency` requests are in flight. Besides batches, `submit(request)` returns
+  a future at once — role-play sends each conversation's next turn that way as soon as the last is answered.
   aiohttp rather than httpx because the client's CPU time per request is the orchestration bottleneck: measured
   against the local test server, 0.25 ms per request versus 0.95 ms for httpx (benchmarks/roleplay_orchestration.py);
 - retries (up to `cfg.max_retries`) on 429, 408, 5xx, timeouts, connection errors and malformed/empty replies,
