@@ -12,7 +12,8 @@ last one is answered (`Backend.submit`), which can beat that ideal; its own floo
 
     floor = max(max_turns · L, ceil(requests / C) · L)
 
-Runs: `pipelined` (what `clca roleplay` does with an HTTP backend), then `lockstep` once per `--group-sizes`
+Runs: `pipelined` (what `clca roleplay` does with an HTTP backend, default RoleplayConfig: at most
+max(group_size, 2 × concurrency) = 128 conversations in progress, the rest start as those end), then `lockstep` once per `--group-sizes`
 entry (the same backend behind `clca.testing.BatchOnly`, as a local model is driven). What is left over the ideal
 is prompt rendering, turn parsing, JSONL writes, HTTP client and server CPU time on this machine.
 
@@ -78,7 +79,7 @@ def run_once(server: OpenAICompatServer, scenarios: list[Scenario], args: argpar
     if group_size is not None:
         backend = BatchOnly(backend)
     config = RoleplayConfig(max_turns=args.max_turns, conversations_per_scenario=CONVERSATIONS_PER_SCENARIO,
-                            group_size=group_size or len(scenarios) * CONVERSATIONS_PER_SCENARIO)
+                            **({"group_size": group_size} if group_size else {}))  # pipelined: the defaults
     with tempfile.TemporaryDirectory(prefix="clca-bench-roleplay-") as tmp:
         out = Path(tmp) / "conversations.jsonl"
         server.reset_stats()

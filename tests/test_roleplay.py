@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -190,6 +191,27 @@ def test_pipelined_and_lockstep_advancing_write_identical_files(tmp_path) -> Non
     conversations = JsonlStore(tmp_path / "pipelined.jsonl", Conversation).read()
     assert [c.id for c in conversations] == [f"s{i}#{k}" for i in range(5) for k in range(2)]
     assert Counter(c.termination for c in conversations) == {"max_turns": 6, "leave": 4}
+
+
+def test_pipelined_runs_keep_a_bounded_window_so_conversations_finish_all_along(tmp_path) -> None:
+    """With more conversations than the window (max(group_size, 2 × concurrency) = 4 here), later ones start only
+    as earlier ones end: the first conversation is written long before the last one starts, and at most the
+    window (plus those that ended in the same moment) had started by then."""
+    scenarios = [make_scenario(f"s{i:02d}") for i in range(12)]
+    started_when_first_written: list[int] = []
+
+    with OpenAICompatServer(responder=chatty, latency_s=0.01) as server:
+        def on_conversation(_: Conversation) -> None:
+            if not started_when_first_written:
+                started = {m for r in server.requests for m in re.findall(r"\[s\d\d\]", json.dumps(r.body))}
+                started_when_first_written.append(len(started))
+
+        backend = load_backend(f"openai:m@{server.base_url}", cache=False, concurrency=2)
+        run_roleplay(scenarios, tmp_path / "c.jsonl", backend,
+                     config=RoleplayConfig(max_turns=4, conversations_per_scenario=1, group_size=4),
+                     on_conversation=on_conversation)
+    assert started_when_first_written[0] <= 4 + 2
+    assert [c.id for c in JsonlStore(tmp_path / "c.jsonl", Conversation).read()] == [f"s{i:02d}#0" for i in range(12)]
 
 
 def test_ctrl_c_stops_at_once_with_a_resume_hint_and_the_rerun_completes(tmp_path) -> None:

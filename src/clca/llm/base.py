@@ -131,6 +131,12 @@ class Backend(ABC):
     #: as soon as its predecessor is answered instead of waiting for a whole batch. Local models batch instead.
     supports_submit: bool = False
 
+    @property
+    def max_in_flight(self) -> int:
+        """How many requests the backend works on at once (an HTTP backend's `concurrency`); callers that pipeline
+        through `submit` keep about twice that many items in progress."""
+        return 1
+
     def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
         """Start one request and return at once; the future resolves to its result (failures included, like
         `generate`). Only where `supports_submit` is true."""

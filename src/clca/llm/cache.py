@@ -167,6 +167,10 @@ class CachedBackend(Backend):
     def supports_submit(self) -> bool:  # type: ignore[override]
         return self.inner.supports_submit
 
+    @property
+    def max_in_flight(self) -> int:
+        return self.inner.max_in_flight
+
     def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
         key = cache_key("generate", self.identity, request) if is_cacheable(request) else None
         if key is not None:

@@ -295,6 +295,10 @@ class OpenAIBackend(Backend):
 
     supports_submit = True
 
+    @property
+    def max_in_flight(self) -> int:
+        return self.cfg.concurrency
+
     def submit(self, request: GenerationRequest) -> concurrent.futures.Future[GenerationResult]:
         return self._runtime().submit(self._generate_one(request))
 

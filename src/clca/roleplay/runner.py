@@ -19,6 +19,7 @@ Design decisions (the method is silent on them):
 
 from __future__ import annotations
 
+import itertools
 import queue
 import time
 from collections import Counter
@@ -61,7 +62,8 @@ class RoleplayConfig(StrictModel):
     agent_a: AgentSampling = Field(default_factory=AgentSampling)  # participant 0 (speaks first)
     agent_b: AgentSampling = Field(default_factory=AgentSampling)  # participant 1
     group_size: int = Field(
-        64, ge=1, description="conversations advanced in lockstep; finished ones are written as they end"
+        64, ge=1, description="local models: conversations advanced in lockstep, one batch per turn; HTTP backends: "
+        "at least this many conversations in progress (and at least twice the backend's concurrency)"
     )
     retry_errors: bool = Field(False, description="regenerate conversations that ended with termination 'error'")
 
@@ -243,6 +245,8 @@ def run_roleplay(
             return
         conversations = [conversation(state) for state in finished]
         store.append(conversations)
+        for state in finished:
+            state.rendered.clear()  # the prompt pieces are not needed any more; a long run keeps every state
         if on_conversation is not None:
             for c in conversations:
                 on_conversation(c)
@@ -250,7 +254,11 @@ def run_roleplay(
     turns = _TurnLogic(config, cultures, agent_a, agent_b)
     with progress_bar(len(pending) * config.max_turns, "role-play turns") as advance:
         if agent_a.supports_submit and agent_b.supports_submit:
-            _advance_pipelined(pending, turns, write, advance)
+            # about twice the backends' concurrency in progress keeps the server busy while answers are handled
+            # here; a bounded window also means conversations finish (and are written) all along a long run —
+            # with all started at once, every turn t+1 would queue behind all turns t and a crash would lose most
+            window = max(config.group_size, 2 * max(agent_a.max_in_flight, agent_b.max_in_flight))
+            _advance_pipelined(pending, turns, write, advance, window)
         else:
             _advance_lockstep(pending, turns, write, advance, config.group_size)
 
@@ -340,12 +348,14 @@ def _advance_lockstep(pending: list[_Running], turns: _TurnLogic, write: Callabl
 
 
 def _advance_pipelined(pending: list[_Running], turns: _TurnLogic, write: Callable[[list[_Running]], None],
-                       advance: Callable[[int], None]) -> None:
+                       advance: Callable[[int], None], window: int) -> None:
     """Backends that take requests one by one (HTTP servers): every conversation sends its next turn as soon as
     its last one is answered, so no conversation waits for the slowest turn of a batch and the server is kept at
-    the backend's concurrency. Answers are handled on this thread, in the order they arrive."""
+    the backend's concurrency. At most `window` conversations are in progress (a new one starts when one ends),
+    which bounds memory on large runs. Answers are handled on this thread, in the order they arrive."""
     answered: queue.SimpleQueue[tuple[_Running, Future[GenerationResult]]] = queue.SimpleQueue()
     in_flight: dict[Future[GenerationResult], _Running] = {}
+    not_started = iter(pending)
 
     def send(state: _Running) -> None:
         future = turns.backend(state).submit(turns.request(state))
@@ -353,7 +363,7 @@ def _advance_pipelined(pending: list[_Running], turns: _TurnLogic, write: Callab
         future.add_done_callback(lambda done, state=state: answered.put((state, done)))
 
     try:
-        for state in pending:
+        for state in itertools.islice(not_started, window):
             send(state)
         while in_flight:
             batch = [answered.get()]
@@ -365,6 +375,9 @@ def _advance_pipelined(pending: list[_Running], turns: _TurnLogic, write: Callab
                 if turns.record(state, future.result()):
                     finished.append(state)
                     advance(turns.unused_turns(state))
+                    following = next(not_started, None)
+                    if following is not None:
+                        send(following)
                 else:
                     advance(1)
                     send(state)

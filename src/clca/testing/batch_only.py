@@ -19,7 +19,7 @@ from clca.llm.base import (
 
 
 class BatchOnly(Backend):
-    supports_submit = False
+    supports_submit = False  # and max_in_flight stays 1: what a caller sees of a local model
 
     def __init__(self, inner: Backend):
         self.inner, self.spec = inner, inner.spec
