@@ -67,11 +67,18 @@ def test_exhausted_retries_are_recorded_failures_and_the_batch_continues():
         assert srv.calls == 4
 
 
-def test_client_errors_are_not_retried():
+def test_client_errors_are_not_retried_and_a_wrong_url_stops_the_batch():
     with OpenAICompatServer() as srv:
         backend = load_backend(f"openai:m@{srv.base_url.replace('/v1', '/nope')}", **FAST)
-        [result] = backend.generate([ask("x")])
-        assert not result.ok and "HTTP 404" in result.error and srv.calls == 1
+        with pytest.raises(BackendError, match="HTTP 404.*check the model name, base URL and API key"):
+            backend.generate([ask("x"), ask("y")])
+        assert srv.calls == 2  # one each, no retries
+
+    too_long = FaultPlan(by_request=lambda body: "400" if body["messages"][0]["content"] == "long" else None)
+    with OpenAICompatServer(faults=too_long) as srv:  # a 400 concerns one request: recorded, the batch goes on
+        backend = load_backend(f"openai:m@{srv.base_url}", **FAST)
+        bad, good = backend.generate([ask("long"), ask("short")])
+        assert not bad.ok and "HTTP 400" in bad.error and bad.attempts == 1 and good.ok and srv.calls == 2
 
 
 def test_concurrency_limit_is_never_exceeded():
@@ -126,10 +133,11 @@ def test_a_server_echoing_the_key_in_its_error_does_not_put_it_in_the_failure(mo
     monkeypatch.setenv("CLCA_TEST_KEY", secret)
     with OpenAICompatServer(faults=FaultPlan(script={1: "401_echo"})) as srv:
         backend = load_backend(f"openai:m@{srv.base_url}", api_key_env="CLCA_TEST_KEY", **FAST)
-        [result] = backend.generate([ask("x")])
+        with pytest.raises(BackendError) as raised:
+            backend.generate([ask("x")])
         backend.close()
-    assert not result.ok and "HTTP 401" in result.error and "Incorrect API key provided: <api key>" in result.error
-    assert secret not in result.model_dump_json()
+    message = str(raised.value)
+    assert "HTTP 401" in message and "Incorrect API key provided: <api key>" in message and secret not in message
 
 
 def test_missing_api_key_variable_is_a_clear_error(monkeypatch):
@@ -237,3 +245,36 @@ def test_a_dropped_backend_shuts_its_loop_thread_down_even_from_its_own_callback
             time.sleep(0.02)
         assert not any(t.name == "clca-openai-http" for t in threading.enumerate())
         assert time.monotonic() - started < 3
+
+
+@pytest.fixture(scope="module")
+def self_signed_certificate(tmp_path_factory):
+    """A real certificate for 127.0.0.1 from a throwaway CA of our own (made with the openssl command)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def test_https_with_a_private_ca_via_ssl_cert_file_and_an_untrusted_one_fails_at_once(self_signed_certificate,
+                                                                                    monkeypatch):
+    with OpenAICompatServer(tls=self_signed_certificate) as srv:
+        assert srv.base_url.startswith("https://127.0.0.1:")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        untrusted = load_backend(f"openai:m@{srv.base_url}", **FAST)
+        with pytest.raises(BackendError, match="not trusted.*SSL_CERT_FILE"):  # at once: no retry makes it trusted
+            untrusted.generate([ask("x")])
+        untrusted.close()
+
+        monkeypatch.setenv("SSL_CERT_FILE", self_signed_certificate[0])
+        trusted = load_backend(f"openai:m@{srv.base_url}", **FAST)
+        [result] = trusted.generate([ask("over TLS")])
+        trusted.close()
+        assert result.ok and result.text == "echo: over TLS"

@@ -18,6 +18,7 @@ from clca.jsonl import JsonlStore
 from clca.llm import load_backend
 from clca.roleplay import Conversation, RoleplayConfig, agent_messages, run_roleplay, summary_path
 from clca.testing import BatchOnly
+from clca.testing.scripted import stable_content
 from clca.testing.openai_server import FaultPlan, OpenAICompatServer
 
 
@@ -172,7 +173,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path) -> None:
 
 def test_pipelined_and_lockstep_advancing_write_identical_files(tmp_path) -> None:
     """HTTP backends advance each conversation as its answers arrive, local ones in lockstep batches; with a
-    deterministic server both give byte-identical artifacts in the canonical order, early leavers included."""
+    deterministic server both give the same records in the canonical order, early leavers included."""
     scenarios = [make_scenario(f"s{i}") for i in range(5)]
 
     def mixed(body: dict) -> str:  # s1 and s3 end early: conversations finish out of order
@@ -186,9 +187,10 @@ def test_pipelined_and_lockstep_advancing_write_identical_files(tmp_path) -> Non
         assert pipelined.supports_submit and not lockstep.supports_submit
         run_roleplay(scenarios, tmp_path / "pipelined.jsonl", pipelined, config=config)
         run_roleplay(scenarios, tmp_path / "lockstep.jsonl", lockstep, config=config)
-    pipelined_bytes = (tmp_path / "pipelined.jsonl").read_bytes()
-    assert pipelined_bytes == (tmp_path / "lockstep.jsonl").read_bytes()
     conversations = JsonlStore(tmp_path / "pipelined.jsonl", Conversation).read()
+    lockstep_conversations = JsonlStore(tmp_path / "lockstep.jsonl", Conversation).read()
+    # identical but for the creation timestamps
+    assert [stable_content(c) for c in conversations] == [stable_content(c) for c in lockstep_conversations]
     assert [c.id for c in conversations] == [f"s{i}#{k}" for i in range(5) for k in range(2)]
     assert Counter(c.termination for c in conversations) == {"max_turns": 6, "leave": 4}
 

@@ -11,7 +11,9 @@
 - several base URLs are used round-robin, attempt by attempt (a retry goes to the next server);
 - the API key comes only from the environment variable named by `cfg.api_key_env`; it is sent in the
   Authorization header and never logged, cached or stored;
-- a request whose retries are exhausted comes back as `GenerationResult.failure(reason)`; the batch goes on.
+- a request whose retries are exhausted comes back as `GenerationResult.failure(reason)`; the batch goes on;
+  a reply that says every request will fail (401/403 key, 404 URL or model, untrusted TLS certificate) raises
+  `BackendError` instead, so a misconfigured run stops with one line rather than filling its files with failures.
 
 `score_options` uses prompt log-probabilities from `/v1/completions` with `echo: true, logprobs: 1, max_tokens: 1`
 (supported by vLLM; not by OpenAI's hosted chat models). The chat prompt is rendered client-side with the HF
@@ -30,6 +32,7 @@ import json
 import logging
 import os
 import random
+import ssl
 import threading
 import time
 import urllib.parse
@@ -74,6 +77,13 @@ class _Fatal(Exception):
         super().__init__(reason)
         self.reason, self.status = reason, status
 
+    @property
+    def affects_every_request(self) -> bool:
+        """A wrong key (401/403), URL or model name (404), or an untrusted certificate (status 0) fails every
+        request alike: stop with one clear error instead of recording each item as failed. Anything else (e.g. a
+        400 for one over-long prompt) is about this request only."""
+        return self.status in {0, 401, 403, 404}
+
 
 def _parse_retry_after(value: str | None) -> float | None:
     if not value:
@@ -97,8 +107,8 @@ class _HttpRuntime:
     more connections than that either).
     """
 
-    def __init__(self, headers: dict[str, str], concurrency: int, timeout_s: float):
-        self._headers, self._concurrency, self._timeout_s = headers, concurrency, timeout_s
+    def __init__(self, headers: dict[str, str], concurrency: int, timeout_s: float, tls: bool):
+        self._headers, self._concurrency, self._timeout_s, self._tls = headers, concurrency, timeout_s, tls
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="clca-openai-http", daemon=True)
         self._thread.start()
@@ -116,7 +126,8 @@ class _HttpRuntime:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
-                connector=aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency),
+                connector=aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency,
+                                               ssl=_tls_context() if self._tls else True),
                 timeout=aiohttp.ClientTimeout(total=self._timeout_s),
                 # trust_env would re-read ~/.netrc and the proxy variables on every request (in a thread pool:
                 # that was most of the client's CPU time); proxies are resolved once per base URL instead
@@ -193,7 +204,8 @@ class OpenAIBackend(Backend):
         with self._runtime_lock:  # callers may submit from several threads
             if self._http is None or self._http.pid != os.getpid():  # a forked child cannot use the parent's thread
                 headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-                self._http = _HttpRuntime(headers, self.cfg.concurrency, self.cfg.timeout_s)
+                tls = any(url.startswith("https:") for url in self.base_urls)
+                self._http = _HttpRuntime(headers, self.cfg.concurrency, self.cfg.timeout_s, tls)
                 self._finalizer = weakref.finalize(self, self._http.close)
             return self._http
 
@@ -217,6 +229,10 @@ class OpenAIBackend(Backend):
                 content = await response.read()
         except TimeoutError:
             raise _Retryable(f"timeout after {self.cfg.timeout_s:g}s from {url}") from None
+        except aiohttp.ClientConnectorCertificateError as exc:  # no retry can fix trust
+            why = getattr(exc.certificate_error, "verify_message", None) or "verification failed"
+            raise _Fatal(f"TLS certificate of {url} not trusted ({why}) — for a private CA set SSL_CERT_FILE to "
+                         "its PEM bundle", 0) from None
         except aiohttp.ClientError as exc:  # connect errors, dropped connections, half-sent bodies
             raise _Retryable(f"connection error from {url}: {type(exc).__name__}") from None
         if status in RETRYABLE_STATUS:
@@ -309,7 +325,11 @@ class OpenAIBackend(Backend):
                 progress(1)
             return result
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        outcomes = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):  # BackendError (see _Fatal.affects_every_request) or a bug
+                raise outcome
+        return outcomes  # type: ignore[return-value]
 
     async def _generate_one(self, request: GenerationRequest) -> GenerationResult:
         started = time.perf_counter()
@@ -317,9 +337,13 @@ class OpenAIBackend(Backend):
             (text, finish, usage), attempts, latency = await self._post(
                 "/chat/completions", self._chat_payload(request), self._parse_chat
             )
-        except (_Retryable, _Fatal) as exc:
-            attempts = self.cfg.max_retries + 1 if isinstance(exc, _Retryable) else 1
-            return GenerationResult.failure(exc.reason, latency_s=time.perf_counter() - started, attempts=attempts)
+        except _Fatal as exc:
+            if exc.affects_every_request:
+                raise BackendError(f"{exc.reason} — check the model name, base URL and API key") from None
+            return GenerationResult.failure(exc.reason, latency_s=time.perf_counter() - started, attempts=1)
+        except _Retryable as exc:
+            return GenerationResult.failure(exc.reason, latency_s=time.perf_counter() - started,
+                                            attempts=self.cfg.max_retries + 1)
         return GenerationResult(
             text=text, finish_reason="length" if finish == "length" else "stop",
             prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
@@ -409,6 +433,19 @@ class OpenAIBackend(Backend):
             return scores
 
         return list(await asyncio.gather(*(one(r, p) for r, p in zip(requests, prompts, strict=True))))
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The system's trust store (which honours SSL_CERT_FILE / SSL_CERT_DIR) plus certifi's bundle, so HTTPS works
+    on machines whose system store is empty (slim containers) as it did with httpx."""
+    context = ssl.create_default_context()
+    try:
+        import certifi
+
+        context.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    return context
 
 
 def _env_proxy(base_url: str) -> str | None:

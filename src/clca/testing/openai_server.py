@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -24,10 +25,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-FaultKind = Literal["429", "500", "503", "slow", "drop", "truncated", "empty_choices", "401_echo"]
-# the kinds a flaky server produces at random; "401_echo" (a rejected key, echoed in the error message as some
-# servers and proxies do) is scripted on purpose by secret-handling tests
+FaultKind = Literal["429", "500", "503", "slow", "drop", "truncated", "empty_choices", "400", "401_echo"]
+# the kinds a flaky server produces now and then (and at random in FaultPlan(rate=…))
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "slow", "drop", "truncated", "empty_choices")
+# replies about one request or about the client, scripted on purpose: "400" (this prompt is too long) and
+# "401_echo" (a rejected key, echoed in the error message as some servers and proxies do)
+CLIENT_ERROR_KINDS: tuple[str, ...] = ("400", "401_echo")
 
 Responder = Callable[[dict[str, Any]], str]
 # scorer(prompt_text) -> [(token_text, logprob or None for the first token), …] covering the whole prompt
@@ -62,8 +65,8 @@ class FaultPlan:
         self._rng = random.Random(self.seed)
         self.script = {n: f if isinstance(f, Fault) else self._from_kind(f) for n, f in self.script.items()}
         for fault in self.script.values():
-            if fault.kind not in (*FAULT_KINDS, "401_echo"):
-                raise ValueError(f"unknown fault kind {fault.kind!r}; one of {FAULT_KINDS}")
+            if fault.kind not in (*FAULT_KINDS, *CLIENT_ERROR_KINDS):
+                raise ValueError(f"unknown fault kind {fault.kind!r}; one of {FAULT_KINDS + CLIENT_ERROR_KINDS}")
 
     def _from_kind(self, kind: str) -> Fault:
         return Fault(kind=kind, retry_after=self.retry_after if kind == "429" else None,  # type: ignore[arg-type]
@@ -169,6 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, headers)
             if fault.kind in {"500", "503"}:
                 return self._send_json(int(fault.kind), {"error": {"message": "server error"}})
+            if fault.kind == "400":
+                return self._send_json(400, {"error": {"message": "This model's maximum context length is 8192 "
+                                                                  "tokens; the messages resulted in 9001 tokens"}})
             if fault.kind == "401_echo":
                 key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                 return self._send_json(401, {"error": {"message": f"Incorrect API key provided: {key}"}})
@@ -275,12 +281,15 @@ class OpenAICompatServer:
         latency_s: float = 0.0,
         scorer: Scorer | None = None,
         model_name: str = "test-model",
+        tls: tuple[str, str] | None = None,
     ):
+        """`tls=(certfile, keyfile)` serves HTTPS (base_url starts with https://)."""
         self.responder = responder or default_responder
         self.faults = faults
         self.latency_s = latency_s
         self.scorer = scorer
         self.model_name = model_name
+        self.tls = tls
         self.requests: list[RecordedRequest] = []
         self.max_in_flight = 0
         self._calls = 0
@@ -308,7 +317,7 @@ class OpenAICompatServer:
         if self._server is None:
             raise RuntimeError("server not started: use `with OpenAICompatServer(...) as srv:`")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}/v1"
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -318,6 +327,10 @@ class OpenAICompatServer:
     def start(self) -> OpenAICompatServer:
         self._server = _Server(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free port
         self._server.owner = self
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="openai-compat-server", daemon=True)
         self._thread.start()
