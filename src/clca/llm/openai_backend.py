@@ -4,8 +4,8 @@
   session, so connections survive from one `generate` batch to the next, and callers with their own running loop
   (Jupyter) work too; at most `cfg.concurrency` requests are in flight. Besides batches, `submit(request)` returns
   a future at once — role-play sends each conversation's next turn that way as soon as the last is answered.
-  aiohttp rather than httpx because the client's CPU time per request is the orchestration bottleneck: measured
-  against the local test server, 0.25 ms per request versus 0.95 ms for httpx (benchmarks/roleplay_orchestration.py);
+  aiohttp rather than httpx because the client's CPU time per request is the orchestration bottleneck: 0.25 ms
+  per request versus 0.95 ms for httpx (1,200 chat requests at concurrency 64 against the local test server);
 - retries (up to `cfg.max_retries`) on 429, 408, 5xx, timeouts, connection errors and malformed/empty replies,
   with exponential backoff and jitter starting at `cfg.retry_backoff_s`; a server's Retry-After wins;
 - several base URLs are used round-robin, attempt by attempt (a retry goes to the next server);
