@@ -5,7 +5,8 @@ Output folder:
 - `personas.jsonl` — the personas used (ids of real respondents when available), in evaluation order;
 - `records.jsonl` — one `EvalRecord` per persona × question (prompt hash, raw output or option probabilities,
   prediction or invalid reason, the respondent's true answer);
-- `evaluation.failures.jsonl` — items whose backend call failed (count as done on resume; excluded from metrics);
+- `evaluation.failures.jsonl` — items whose backend call failed after its retries (excluded from metrics; a rerun
+  in the same folder asks for them again, and records here only those that fail again);
 - `metrics.json` — metrics with 95% bootstrap CIs, per question/category/overall, reference rows;
 - `survey.json` — the human distributions that were scored against.
 
@@ -224,7 +225,9 @@ def run_evaluation(backend: Backend, config: EvalConfig, out_dir: str | Path) ->
 
     records = JsonlStore(out_dir / "records.jsonl", EvalRecord)
     failures = JsonlStore(out_dir / "evaluation.failures.jsonl", Failure)
-    done = records.keys() | failures.keys()
+    done = records.keys()
+    if failures.exists():  # failed items are pending again (a server that was down may be up): retry them
+        failures.write_all([])
 
     # Group pending items by prompt: identical prompts (country-only personas) need one greedy call.
     by_prompt: dict[str, dict[str, Any]] = {}
