@@ -96,7 +96,7 @@ def test_reference_run_is_complete_and_nontrivial(reference) -> None:
 
 def test_30_percent_faults_with_retries_give_the_reference_records(tmp_path, reference) -> None:
     with OpenAICompatServer(responder=ScriptedResponder(), faults=faulty_plan(seed=11)) as server:
-        records = run_chain(tmp_path, server, max_retries=8)
+        records = run_chain(tmp_path, server, max_retries=12)
         faults = Counter(r.fault for r in server.requests if r.fault)
         calls = server.calls
     print(f"\nfaults survived: {sum(faults.values())} of {calls} calls ({dict(faults)})")
@@ -176,7 +176,7 @@ def test_logprob_judge_and_intents_through_30_percent_faults(tmp_path, reference
         j.quality is not None for j in clean["judgements"])
     with OpenAICompatServer(responder=ScriptedResponder(), scorer=scripted_scorer,
                             faults=faulty_plan(seed=3)) as server:
-        survived = run_logprob_chain(tmp_path / "retried", server, conversations, max_retries=8)
+        survived = run_logprob_chain(tmp_path / "retried", server, conversations, max_retries=12)
     for name in ("judgements", "intents"):
         assert [content(r) for r in survived[name]] == [content(r) for r in clean[name]], name
 

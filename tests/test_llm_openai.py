@@ -91,7 +91,7 @@ def test_concurrency_limit_is_never_exceeded():
 
 def test_random_faults_at_a_seeded_rate_are_absorbed():
     with OpenAICompatServer(faults=FaultPlan(rate=0.3, seed=7), latency_s=0.01) as srv:
-        backend = load_backend(f"openai:m@{srv.base_url}", concurrency=8, max_retries=8, **FAST)
+        backend = load_backend(f"openai:m@{srv.base_url}", concurrency=8, max_retries=12, **FAST)
         results = backend.generate([ask(str(i)) for i in range(60)])
         assert all(r.ok for r in results)
         assert sum(1 for r in srv.requests if r.fault) >= 5  # faults really happened

@@ -375,13 +375,12 @@ def _advance_pipelined(pending: list[_Running], turns: _TurnLogic, write: Callab
                 if turns.record(state, future.result()):
                     finished.append(state)
                     advance(turns.unused_turns(state))
-                    following = next(not_started, None)
-                    if following is not None:
-                        send(following)
                 else:
                     advance(1)
                     send(state)
             write(finished)
+            for following in itertools.islice(not_started, len(finished)):  # their places in the window
+                send(following)
     finally:
         for future in in_flight:  # an error or Ctrl-C: do not leave requests running behind our back
             future.cancel()
