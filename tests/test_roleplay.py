@@ -159,8 +159,8 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path) -> None:
         with pytest.raises(Interrupt):
             run_roleplay(scenarios, out, backend_for(server), config=config, on_conversation=interrupt)
         first = [c.id for c in JsonlStore(out, Conversation).read()]
-        # s0#0 and s0#1 both end at turn 2; answers arriving together are written in one append
-        assert "s0#0" in first and set(first) <= {"s0#0", "s0#1"}
+        # s0#0 and s0#1 both end at turn 2, in either order; answers arriving together are written in one append
+        assert first and set(first) <= {"s0#0", "s0#1"}
         server.reset_stats()
         summary = run_roleplay(scenarios, out, backend_for(server), config=config)
         calls_second_run = len(server.requests)

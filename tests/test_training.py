@@ -96,5 +96,7 @@ def test_two_process_ddp_run_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("adapter spec:") == 1  # reported once, by the main process
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # the trainer itself saw a 2-process job (clca refuses to train when it does not: on CPU, each process used to
+    # train its own replica as "rank 0", and all of them raced to write the outputs)
     assert summary["world_size"] == 2 and summary["global_step"] == 1
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()

@@ -170,6 +170,10 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
         activation_checkpointing=config.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         dataloader_pin_memory=device_type == "cuda",
+        # on CPU, accelerate sets up multi-process (gloo) training only when told it is CPU: without this, every
+        # torchrun process trained its own replica as "rank 0" and all of them wrote the outputs
+        use_cpu=device_type == "cpu",
+        ddp_find_unused_parameters=False,  # every LoRA parameter takes part in every forward pass
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
@@ -185,6 +189,9 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
         # Padding-free batches hold no pad tokens, so "all" is exact there; padded batches count the mask.
         include_num_input_tokens_seen="all" if batching == "padding_free" else "non_padding",
     )
+    if args.world_size != world_size:
+        raise ConfigError(f"launched as {world_size} processes (WORLD_SIZE) but the trainer runs {args.world_size} "
+                          "— launch with `torchrun` or `accelerate launch` so that every process joins one job")
     trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
                          peft_config=peft_config)
 
