@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 
 from clca.llm.base import (
@@ -186,8 +186,6 @@ class CachedBackend(Backend):
         outer: Future[GenerationResult] = Future()
 
         def store(done: Future[GenerationResult]) -> None:
-            if outer.cancelled():
-                return
             if done.cancelled():
                 outer.cancel()
                 return
@@ -196,9 +194,15 @@ class CachedBackend(Backend):
                 if result.ok:
                     self.cache.put_many([(key, "generate", result.model_dump_json())])
             except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
-                outer.set_exception(exc)
+                settle(outer.set_exception, exc)
                 return
-            outer.set_result(result)
+            settle(outer.set_result, result)
+
+        def settle(setter, value) -> None:
+            try:
+                setter(value)
+            except InvalidStateError:  # the caller cancelled `outer` meanwhile (e.g. Ctrl-C): nobody waits for it
+                pass
 
         inner.add_done_callback(store)
         outer.add_done_callback(lambda done: inner.cancel() if done.cancelled() else None)
