@@ -98,10 +98,12 @@ def test_cache_off_always_calls_the_backend(cache_home):
         assert srv.calls == 2 and not (cache_home / "responses.sqlite").exists()
 
 
-def test_option_scores_are_cached(chat_tokenizer_dir, cache_home):
-    def char_scorer(prompt: str):  # one "token" per character, each log-prob -0.1: easy to check by hand
-        return [(ch, None if i == 0 else -0.1) for i, ch in enumerate(prompt)]
+def char_scorer(prompt: str):
+    """One "token" per character, each log-prob -0.1: easy to check by hand."""
+    return [(ch, None if i == 0 else -0.1) for i, ch in enumerate(prompt)]
 
+
+def test_option_scores_are_cached(chat_tokenizer_dir, cache_home):
     with OpenAICompatServer(scorer=char_scorer) as srv:
         backend = load_backend(f"openai:m@{srv.base_url}", tokenizer=chat_tokenizer_dir)
         request = OptionScoringRequest(messages=[Message(role="user", content="q")], options=["ab", "abcd"])
@@ -112,9 +114,6 @@ def test_option_scores_are_cached(chat_tokenizer_dir, cache_home):
 
 
 def test_option_scoring_failures_are_returned_per_request_and_never_cached(chat_tokenizer_dir, cache_home):
-    def char_scorer(prompt: str):
-        return [(ch, None if i == 0 else -0.1) for i, ch in enumerate(prompt)]
-
     plan = FaultPlan(by_request=lambda body: "503" if "doomed" in body.get("prompt", "") else None)
     with OpenAICompatServer(scorer=char_scorer, faults=plan) as srv:
         backend = load_backend(f"openai:m@{srv.base_url}", tokenizer=chat_tokenizer_dir, max_retries=1,

@@ -115,7 +115,7 @@ def test_logprob_items_a_failing_server_gives_up_on_are_recorded_failures_and_a_
         backend = load_backend(f"openai:scripted@{server.base_url}", cache=False, max_retries=0, tokenizer=tokenizer)
         again = run_evaluation(backend, cfg, tmp_path / "ev")
         backend.close()
-        asked = {c["prompt"] for c in (r.body for r in server.requests)}
+        asked = {r.body["prompt"] for r in server.requests}
     completed = JsonlStore(tmp_path / "ev" / "records.jsonl", EvalRecord).read()
     assert again.failures == 0 and not JsonlStore(tmp_path / "ev" / "evaluation.failures.jsonl", Failure).read()
     assert sorted(r.id for r in completed) == sorted(ids)

@@ -140,11 +140,10 @@ class _HttpRuntime:
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    async def _close_from_inside(self) -> None:
+    async def _close_session(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-        self._loop.stop()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         future = self.submit(coro)
@@ -159,14 +158,13 @@ class _HttpRuntime:
             return
         if threading.current_thread() is self._thread:
             # the backend was garbage-collected by a callback on this very loop (its last request just finished):
-            # waiting here would block the loop on itself, so close the session there and let the loop stop
-            self._loop.create_task(self._close_from_inside())
+            # waiting here would block the loop on itself, so let the loop close the session and stop on its own
+            closing = self._loop.create_task(self._close_session())
+            closing.add_done_callback(lambda _: self._loop.stop())
             return
-        if self._session is not None:
-            session, self._session = self._session, None
-            asyncio.run_coroutine_threadsafe(session.close(), self._loop).result(timeout=10)
+        self.submit(self._close_session()).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=10)  # the thread closes the loop as it ends
 
 
 class OpenAIBackend(Backend):

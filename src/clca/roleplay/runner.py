@@ -262,15 +262,16 @@ def run_roleplay(
         else:
             _advance_lockstep(pending, turns, write, advance, config.group_size)
 
+    conversations = store.read()
     if pending:  # canonical order (scenario, then sample), whatever order conversations finished in
-        rank = {f"{s.id}#{k}": n for n, (s, k) in enumerate(
-            (s, k) for s in scenario_list for k in range(config.conversations_per_scenario))}
-        written = store.read()
-        ordered = sorted(written, key=lambda c: rank.get(c.id, len(rank)))
-        if [c.id for c in ordered] != [c.id for c in written]:
+        samples = itertools.product(scenario_list, range(config.conversations_per_scenario))
+        rank = {f"{s.id}#{k}": n for n, (s, k) in enumerate(samples)}
+        ordered = sorted(conversations, key=lambda c: rank.get(c.id, len(rank)))
+        if [c.id for c in ordered] != [c.id for c in conversations]:
             store.write_all(ordered)
+            conversations = ordered
 
-    summary = summarise(store.read(), out_path, len(scenario_list), len(pending), skipped, time.perf_counter() - started)
+    summary = summarise(conversations, out_path, len(scenario_list), len(pending), skipped, time.perf_counter() - started)
     write_json_atomic(summary_path(out_path), summary.model_dump(mode="json"))
     return summary
 
