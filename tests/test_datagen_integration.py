@@ -7,7 +7,8 @@ import pytest
 from clca.intents import ConversationIntents, IntentsConfig, run_intents
 from clca.jsonl import JsonlStore
 from clca.judge import JudgeConfig, Judgement, run_judge
-from clca.roleplay import Conversation, RoleplayConfig, agent_messages, resolve_culture, run_roleplay
+from clca.cultures import resolve_culture
+from clca.roleplay import Conversation, RoleplayConfig, agent_messages, run_roleplay
 from clca.scenarios import load_seed_scenarios
 
 pytestmark = pytest.mark.slow

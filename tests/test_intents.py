@@ -12,7 +12,8 @@ from clca.intents import ConversationIntents, IntentsConfig, run_intents
 from clca.jsonl import JsonlStore
 from clca.judge import Judgement
 from clca.llm import load_backend
-from clca.roleplay import Conversation, summary_path
+from clca.layout import summary_path
+from clca.roleplay import Conversation
 from clca.testing.openai_server import OpenAICompatServer
 
 

@@ -12,7 +12,8 @@ from clca.errors import BackendError, InputDataError
 from clca.jsonl import JsonlStore
 from clca.judge import JudgeConfig, Judgement, KeepRule, kept_conversation_ids, run_judge
 from clca.llm import load_backend
-from clca.roleplay import Conversation, summary_path
+from clca.layout import summary_path
+from clca.roleplay import Conversation
 from clca.testing.openai_server import OpenAICompatServer
 
 

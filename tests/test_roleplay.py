@@ -16,7 +16,8 @@ from test_roleplay_support import GOAL_A, GOAL_B, SECRET_A, SECRET_B, make_scena
 
 from clca.jsonl import JsonlStore
 from clca.llm import load_backend
-from clca.roleplay import Conversation, RoleplayConfig, agent_messages, run_roleplay, summary_path
+from clca.layout import summary_path
+from clca.roleplay import Conversation, RoleplayConfig, agent_messages, run_roleplay
 from clca.testing import BatchOnly
 from clca.testing.scripted import stable_content
 from clca.testing.openai_server import FaultPlan, OpenAICompatServer

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from clca.countries import country_name
 from clca.errors import ClcaError
 from clca.paths import PACKAGE_DATA_DIR
 
@@ -168,7 +169,7 @@ def card_from_entry(entry: dict) -> CultureCard:
     iw = InglehartWelzel(**entry["inglehart_welzel"]) if entry.get("inglehart_welzel") else None
     h_words, iw_words, overridden, description = describe(entry["code"], entry["name"], entry.get("hofstede"), iw)
     return CultureCard(
-        code=entry["code"], name=entry["name"], languages=entry["languages"],
+        code=entry["code"], name=country_name(entry["code"]), languages=entry["languages"],
         hofstede_code=entry.get("hofstede_code"), hofstede=entry.get("hofstede"), inglehart_welzel=iw,
         names=Names(**entry["names"]) if entry.get("names") else None,
         hofstede_words=h_words, inglehart_welzel_words=iw_words, overridden=overridden, description=description,
@@ -210,3 +211,11 @@ def get_culture(code: str) -> CultureCard:
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ClcaError(f"unknown culture code {code!r}{hint} (ISO 3166 alpha-3; `clca cultures list` shows all "
                     f"{len(cards)})")
+
+
+def resolve_culture(code: str) -> tuple[str, str | None]:
+    """(culture name, verbal Hofstede + Inglehart–Welzel description); no description for 'generic' scenarios."""
+    if code.lower() == "generic":
+        return "", None
+    card = get_culture(code)
+    return card.name, card.description

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-
-def _print(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+from clca.cli.common import open_model, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +36,6 @@ def register(app: typer.Typer) -> None:
         from clca.config import apply_overrides, load_yaml, validate
         from clca.errors import ConfigError
         from clca.evaluation.runner import EvalConfig, run_evaluation
-        from clca.llm import ModelConfig, open_backend
 
         if out is None:
             raise ConfigError("--out is required: the folder for records, metrics and manifest")
@@ -49,13 +45,12 @@ def register(app: typer.Typer) -> None:
             if value is not None:
                 data[key] = value
         cfg = validate(EvalConfig, apply_overrides(data, overrides), str(config) if config else "command line")
-        backend = open_backend(validate(ModelConfig, {"spec": model, "api_key_env": api_key_env},
-                                        f"--model {model!r}"))
+        backend = open_model(model, api_key_env)
         try:
             summary = run_evaluation(backend, cfg, out)
         finally:
             backend.close()
-        _print(summary.model_dump(mode="json"))
+        print_json(summary)
 
     @evaluate_app.command("compare")
     def compare(
@@ -72,6 +67,6 @@ def register(app: typer.Typer) -> None:
         result = compare_runs(a_dir, b_dir, bootstrap_resamples=resamples, seed=seed)
         if out is not None:
             write_json_atomic(out, result)
-        _print(result)
+        print_json(result)
 
     app.add_typer(evaluate_app, name="evaluate")

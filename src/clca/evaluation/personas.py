@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from clca.evaluation.countries import country_name
+from clca.countries import country_name
 from clca.evaluation.survey import Respondent
 
 SEX = {1: "male", 2: "female"}

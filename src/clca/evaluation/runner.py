@@ -27,7 +27,7 @@ from clca import __version__
 from clca.config import StrictModel
 from clca.errors import ConfigError, InputDataError
 from clca.evaluation import metrics as M
-from clca.evaluation.countries import normalise_country
+from clca.countries import normalise_country
 from clca.evaluation.human import HumanData, bundled_distributions, load_human_data
 from clca.evaluation.personas import Persona, country_only_persona, persona_from_respondent
 from clca.evaluation.questions import Question, load_question_bank

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from clca.config import load_config
-from clca.roleplay.cli import open_model, print_summary
+from clca.cli.common import open_model, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -26,8 +26,8 @@ def register(app: typer.Typer) -> None:
         api_key_env: str | None = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
     ) -> None:
         """Label each turn's intent (one sentence) and whether it is generic or cultural."""
-        from clca.intents.runner import IntentsConfig, run_intents
-        from clca.judge.runner import load_conversations
+        from clca.intents import IntentsConfig, run_intents
+        from clca.roleplay import load_conversations
 
         cfg = load_config(IntentsConfig, config, overrides)
         load_conversations(conversations)  # validate input before loading any model
@@ -36,4 +36,4 @@ def register(app: typer.Typer) -> None:
             summary = run_intents(conversations, out, backend, cfg, judgements_path=judgements)
         finally:
             backend.close()
-        print_summary(summary)
+        print_json(summary)

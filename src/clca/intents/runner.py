@@ -16,56 +16,28 @@ Decisions (the method is silent on them):
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field
-
-from clca.config import StrictModel
+from clca.asking import choose_option, derive_seed, generate_with_retries
+from clca.cultures import resolve_culture
 from clca.errors import BackendError, InputDataError
+from clca.intents.config import IntentsConfig
 from clca.intents.parsing import parse_intent, parse_kind
-from clca.intents.schema import ConversationIntents, IntentKind, TurnIntent
-from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
-from clca.judge import Judgement, generate_with_retries, load_conversations
-from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest, ScoringFailure
-from clca.progress import progress_bar
+from clca.intents.schema import ConversationIntents, IntentKind, IntentsSummary, TurnIntent
+from clca.jsonl import JsonlStore
+from clca.layout import summary_path
+from clca.judge.schema import Judgement
+from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
-from clca.roleplay import Conversation, resolve_culture, summary_path
+from clca.resumable import Produced, StageOutput, run_groups
+from clca.roleplay.schema import Conversation, load_conversations
 
 LABEL_TEMPLATE = "intents_label.v1"
 KIND_TEMPLATE = "intents_kind.v1"
 KIND_OPTIONS: tuple[IntentKind, IntentKind] = ("generic", "cultural")
-
-
-class IntentsConfig(StrictModel):
-    kind_mode: Literal["auto", "logprob", "generate"] = "auto"
-    max_attempts: int = Field(3, ge=1, description="asks per turn before the intent counts as a failure")
-    temperature: float = Field(0.0, ge=0.0)
-    retry_temperature: float = Field(0.7, ge=0.0)
-    max_tokens: int = Field(60, ge=1, description="intent sentence")
-    seed: int = 0
-    group_size: int = Field(32, ge=1, description="conversations labelled per batch (and per durable append)")
-
-
-class IntentsSummary(BaseModel):
-    output: str
-    kind_mode: str
-    conversations: int  # in the output file after this run
-    labelled_now: int
-    skipped_existing: int
-    not_kept: int  # conversations the judge dropped (or that ended in error) — not labelled
-    turns: int
-    intents: int  # turns with an intent
-    intent_failures: int
-    kind_failures: int
-    cultural: int
-    generic: int
-    cultural_share: float | None  # cultural / (cultural + generic)
-    seconds: float
 
 
 def _select(conversations: list[Conversation], judgements_path: str | Path | None) -> tuple[list[Conversation], int]:
@@ -83,6 +55,11 @@ def _select(conversations: list[Conversation], judgements_path: str | Path | Non
             f"on the same conversations file first"
         )
     kept = [c for c in usable if judgements[c.id].keep]
+    if not kept:
+        raise InputDataError(
+            f"{path}: the judge kept none of the {len(conversations)} conversations, so there is nothing to label "
+            f"— see {summary_path(path).name} beside it for why (keep_reasons)"
+        )
     return kept, len(conversations) - len(kept)
 
 
@@ -114,16 +91,24 @@ def run_intents(
 ) -> IntentsSummary:
     """Label every turn of every kept conversation; append `ConversationIntents` to `out_path`. Resumable by id.
 
-    `judgements_path=None` labels all conversations (the paper's "no filter" ablation).
+    Args:
+        conversations_path: the conversations `clca roleplay` wrote.
+        out_path: the intents file (appended to).
+        labeller: the model that labels.
+        config: kind mode, sampling and seed.
+        judgements_path: the judge's output; only kept conversations are labelled. None labels all of them (the
+            paper's "no filter" ablation).
+        on_conversation: called with each record after it is durably written.
+
+    Returns:
+        The summary, also written to `<out>.summary.json`.
     """
     config = config or IntentsConfig()
     started = time.perf_counter()
-    conversations = load_conversations(conversations_path)
-    selected, not_kept = _select(conversations, judgements_path)
-    store: JsonlStore[ConversationIntents] = JsonlStore(out_path, ConversationIntents)
-    done = store.keys()
+    selected, not_kept = _select(load_conversations(conversations_path), judgements_path)
+    output = StageOutput(out_path, ConversationIntents)
+    done = output.done()
     pending = [c for c in selected if c.id not in done]
-    cultures = {c.culture: resolve_culture(c.culture) for c in pending}
     kind_mode = _resolve_kind_mode(labeller, config.kind_mode) if pending else config.kind_mode
     provenance = Provenance(
         model=labeller.identity,
@@ -131,100 +116,93 @@ def run_intents(
         sampling={**config.model_dump(exclude={"group_size"}), "kind_mode": kind_mode},
         seed=config.seed,
     )
-    label_template = load_template(LABEL_TEMPLATE)
-    kind_template = load_template(KIND_TEMPLATE)
-
-    with progress_bar(len(pending), "labelling intents") as advance:
-        for start in range(0, len(pending), config.group_size):
-            group = pending[start : start + config.group_size]
-            slots: list[tuple[int, int]] = []  # (conversation index in group, turn position)
-            requests: list[GenerationRequest] = []
-            for gi, c in enumerate(group):
-                culture_name, culture_description = cultures[c.culture]
-                for pos, turn in enumerate(c.turns):
-                    if turn.action == "none":
-                        continue
-                    prompt = label_template.render(
-                        scenario=c.scenario, turns=c.turns[: pos + 1], speaker_name=turn.speaker_name,
-                        culture_name=culture_name, culture_description=culture_description,
-                    )
-                    slots.append((gi, pos))
-                    requests.append(GenerationRequest(
-                        messages=[Message(role="user", content=prompt)], max_tokens=config.max_tokens,
-                        temperature=config.temperature,
-                        seed=int(stable_hash([config.seed, c.id, turn.index]), 16) % (2**31),
-                    ))
-            outcomes = generate_with_retries(
-                labeller, requests, lambda _i, text: parse_intent(text), config.max_attempts, config.retry_temperature
-            )
-            kinds = _classify(
-                labeller, kind_mode, kind_template,
-                [(outcome.value, cultures[group[gi].culture][0]) for (gi, _), outcome in zip(slots, outcomes, strict=True)],
-                config,
-            )
-            per_conversation: list[list[TurnIntent]] = [[] for _ in group]
-            for (gi, pos), outcome, (kind, kind_error, kind_raw) in zip(slots, outcomes, kinds, strict=True):
-                turn = group[gi].turns[pos]
-                if outcome.value is None:
-                    item = TurnIntent(turn_index=turn.index, speaker=turn.speaker, intent=None, kind=None,
-                                      error=f"intent: {outcome.error} (after {outcome.attempts} attempt(s))",
-                                      raw=outcome.raw)
-                else:
-                    item = TurnIntent(turn_index=turn.index, speaker=turn.speaker, intent=outcome.value, kind=kind,
-                                      error=f"kind: {kind_error}" if kind_error else None,
-                                      raw=outcome.raw if not kind_error else f"{outcome.raw}\n--- kind answer ---\n{kind_raw}")
-                per_conversation[gi].append(item)
-            records = [
-                ConversationIntents(id=c.id, conversation_id=c.id, culture=c.culture, intents=per_conversation[gi],
-                                    provenance=provenance)
-                for gi, c in enumerate(group)
-            ]
-            store.append(records)
-            advance(len(group))
-            if on_conversation is not None:
-                for record in records:
-                    on_conversation(record)
-
-    summary = summarise(store.read(), out_path, kind_mode, len(pending), len(selected) - len(pending), not_kept,
-                        time.perf_counter() - started)
-    write_json_atomic(summary_path(out_path), summary.model_dump(mode="json"))
+    labeller_impl = _Labeller(labeller, config, kind_mode, provenance,
+                              {c.culture: resolve_culture(c.culture) for c in pending})
+    run_groups(pending, labeller_impl.label_group, output, group_size=config.group_size,
+               description="labelling intents", on_record=on_conversation)
+    summary = summarise(output.records.read(), out_path, kind_mode, len(pending), len(selected) - len(pending),
+                        not_kept, time.perf_counter() - started)
+    output.write_summary(summary)
     return summary
 
 
-def _classify(
-    backend: Backend, kind_mode: str, template, items: list[tuple[str | None, str]], config: IntentsConfig
-) -> list[tuple[IntentKind | None, str | None, str | None]]:
-    """(kind, error, raw answer) per item; items without an intent get (None, None, None)."""
-    results: list[tuple[IntentKind | None, str | None, str | None]] = [(None, None, None)] * len(items)
-    todo = [i for i, (intent, _) in enumerate(items) if intent is not None]
-    if not todo:
+class _Labeller:
+    """Labels the turns of one group of conversations: an intent sentence per turn, then its kind."""
+
+    def __init__(self, backend: Backend, config: IntentsConfig, kind_mode: str, provenance: Provenance,
+                 cultures: dict[str, tuple[str, str | None]]):
+        self.backend, self.config, self.kind_mode = backend, config, kind_mode
+        self.provenance, self.cultures = provenance, cultures
+        self.label_template = load_template(LABEL_TEMPLATE)
+        self.kind_template = load_template(KIND_TEMPLATE)
+
+    def _request(self, c: Conversation, pos: int) -> GenerationRequest:
+        turn = c.turns[pos]
+        culture_name, culture_description = self.cultures[c.culture]
+        prompt = self.label_template.render(
+            scenario=c.scenario, turns=c.turns[: pos + 1], speaker_name=turn.speaker_name,
+            culture_name=culture_name, culture_description=culture_description,
+        )
+        return GenerationRequest(messages=[Message(role="user", content=prompt)], max_tokens=self.config.max_tokens,
+                                 temperature=self.config.temperature, seed=derive_seed(self.config.seed, c.id, turn.index))
+
+    def label_group(self, group: list[Conversation]) -> Produced[ConversationIntents]:
+        # "none" turns carry nothing to label
+        slots = [(gi, pos) for gi, c in enumerate(group) for pos, turn in enumerate(c.turns) if turn.action != "none"]
+        outcomes = generate_with_retries(
+            self.backend, [self._request(group[gi], pos) for gi, pos in slots], lambda _i, text: parse_intent(text),
+            self.config.max_attempts, self.config.retry_temperature,
+        )
+        kinds = self._classify([(outcome.value, self.cultures[group[gi].culture][0])
+                                for (gi, _), outcome in zip(slots, outcomes, strict=True)])
+        per_conversation: list[list[TurnIntent]] = [[] for _ in group]
+        for (gi, pos), outcome, (kind, kind_error, kind_raw) in zip(slots, outcomes, kinds, strict=True):
+            turn = group[gi].turns[pos]
+            if outcome.value is None:
+                item = TurnIntent(turn_index=turn.index, speaker=turn.speaker, intent=None, kind=None,
+                                  error=f"intent: {outcome.error} (after {outcome.attempts} attempt(s))",
+                                  raw=outcome.raw)
+            else:
+                item = TurnIntent(turn_index=turn.index, speaker=turn.speaker, intent=outcome.value, kind=kind,
+                                  error=f"kind: {kind_error}" if kind_error else None,
+                                  raw=outcome.raw if not kind_error else f"{outcome.raw}\n--- kind answer ---\n{kind_raw}")
+            per_conversation[gi].append(item)
+        return Produced(records=[
+            ConversationIntents(id=c.id, conversation_id=c.id, culture=c.culture, intents=per_conversation[gi],
+                                provenance=self.provenance)
+            for gi, c in enumerate(group)
+        ])
+
+    def _classify(self, items: list[tuple[str | None, str]]) -> list[tuple[IntentKind | None, str | None, str | None]]:
+        """(kind, error, raw answer) per (intent, culture name); items without an intent get (None, None, None)."""
+        results: list[tuple[IntentKind | None, str | None, str | None]] = [(None, None, None)] * len(items)
+        todo = [i for i, (intent, _) in enumerate(items) if intent is not None]
+        messages = [[Message(role="user", content=self.kind_template.render(intent=items[i][0],
+                                                                             culture_name=items[i][1]))]
+                    for i in todo]
+        if not todo:
+            return results
+        if self.kind_mode == "logprob":
+            scores = self.backend.score_options([OptionScoringRequest(messages=m, options=list(KIND_OPTIONS))
+                                                 for m in messages])
+            for i, logprobs in zip(todo, scores, strict=True):
+                choice = choose_option(logprobs, len(KIND_OPTIONS))
+                if isinstance(choice, str):
+                    results[i] = (None, choice, None)
+                    continue
+                shown = ", ".join(f"logp({o})={lp:.3f}" for o, lp in zip(KIND_OPTIONS, choice.logprobs, strict=True))
+                results[i] = (KIND_OPTIONS[choice.index], None, shown)
+            return results
+        requests = [
+            GenerationRequest(messages=m, max_tokens=8, temperature=self.config.temperature,
+                              seed=derive_seed(self.config.seed, "kind", items[i][0]))
+            for i, m in zip(todo, messages, strict=True)
+        ]
+        outcomes = generate_with_retries(self.backend, requests, lambda _i, text: parse_kind(text),
+                                         self.config.max_attempts, self.config.retry_temperature)
+        for i, outcome in zip(todo, outcomes, strict=True):
+            results[i] = (outcome.value, outcome.error, outcome.raw)
         return results
-    messages = [
-        [Message(role="user", content=template.render(intent=items[i][0], culture_name=items[i][1]))] for i in todo
-    ]
-    if kind_mode == "logprob":
-        scores = backend.score_options([OptionScoringRequest(messages=m, options=list(KIND_OPTIONS)) for m in messages])
-        for i, logprobs in zip(todo, scores, strict=True):
-            if isinstance(logprobs, ScoringFailure):
-                results[i] = (None, logprobs.error, None)
-                continue
-            if len(logprobs) != len(KIND_OPTIONS) or not all(math.isfinite(x) for x in logprobs):
-                results[i] = (None, f"unusable option scores {logprobs!r}", None)
-                continue
-            best = max(range(len(KIND_OPTIONS)), key=logprobs.__getitem__)
-            shown = ", ".join(f"logp({o})={lp:.3f}" for o, lp in zip(KIND_OPTIONS, logprobs, strict=True))
-            results[i] = (KIND_OPTIONS[best], None, shown)
-        return results
-    requests = [
-        GenerationRequest(messages=m, max_tokens=8, temperature=config.temperature,
-                          seed=int(stable_hash([config.seed, "kind", items[i][0]]), 16) % (2**31))
-        for i, m in zip(todo, messages, strict=True)
-    ]
-    outcomes = generate_with_retries(backend, requests, lambda _i, text: parse_kind(text), config.max_attempts,
-                                     config.retry_temperature)
-    for i, outcome in zip(todo, outcomes, strict=True):
-        results[i] = (outcome.value, outcome.error, outcome.raw)
-    return results
 
 
 def summarise(

@@ -33,3 +33,20 @@ class ConversationIntents(BaseModel):
     def cultural_share(self) -> float | None:
         labelled = [i for i in self.intents if i.kind is not None]
         return sum(i.kind == "cultural" for i in labelled) / len(labelled) if labelled else None
+
+
+class IntentsSummary(BaseModel):
+    output: str
+    kind_mode: str
+    conversations: int  # in the output file after this run
+    labelled_now: int
+    skipped_existing: int
+    not_kept: int  # conversations the judge dropped (or that ended in error) — not labelled
+    turns: int
+    intents: int  # turns with an intent
+    intent_failures: int
+    kind_failures: int
+    cultural: int
+    generic: int
+    cultural_share: float | None  # cultural / (cultural + generic)
+    seconds: float

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from clca.config import load_config
-from clca.roleplay.cli import open_model, print_summary
+from clca.cli.common import open_model, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
         api_key_env: str | None = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
     ) -> None:
         """Judge quality, cultural alignment and a meta-judgement; print the kept ratio and breakdown."""
-        from clca.judge.runner import JudgeConfig, load_conversations, run_judge
+        from clca.judge import JudgeConfig, run_judge
+        from clca.roleplay import load_conversations
 
         cfg = load_config(JudgeConfig, config, overrides)
         load_conversations(conversations)  # validate input before loading any model
@@ -32,4 +33,4 @@ def register(app: typer.Typer) -> None:
             summary = run_judge(conversations, out, backend, cfg)
         finally:
             backend.close()
-        print_summary(summary)
+        print_json(summary)

@@ -15,26 +15,23 @@ Conversations that ended with a backend error are not sent to the judge: they ge
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
-
-from clca.config import StrictModel
+from clca.asking import Attempted, choose_option, derive_seed, generate_with_retries
+from clca.cultures import resolve_culture
 from clca.errors import BackendError, InputDataError
-from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
-from clca.judge.parsing import NEGATIVE_LABEL, PARTS, Part, parse_verdict
-from clca.judge.schema import Confidence, Judgement, Verdict
-from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest, ScoringFailure
-from clca.progress import progress_bar
+from clca.jsonl import JsonlStore
+from clca.judge.config import JudgeConfig
+from clca.judge.parsing import PARTS, Part, parse_verdict
+from clca.judge.schema import Confidence, Judgement, JudgeSummary, Verdict
+from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
-from clca.roleplay import Conversation, resolve_culture, summary_path
+from clca.resumable import Produced, StageOutput, run_groups
+from clca.roleplay.schema import Conversation, load_conversations
 
 TRANSCRIPT_TEMPLATE = "judge_transcript.v1"
 PART_TEMPLATES: dict[Part, str] = {
@@ -50,121 +47,6 @@ LOGPROB_OPTIONS: dict[Part, dict[str, str]] = {
 }
 
 
-class KeepRule(StrictModel):
-    """Drop a conversation when any part in `drop_parts` has its negative label (bad / not aligned) with a
-    confidence in `drop_confidences`. Paper: quality or meta "bad" with "very confident".
-
-    `on_failure` decides conversations where a part named in `drop_parts` could not be judged (parse failure):
-    `drop` (default — an unjudged conversation is not trusted) or `keep`. Failures of other parts are ignored.
-    """
-
-    drop_parts: list[Part] = Field(default_factory=lambda: ["quality", "meta"])
-    drop_confidences: list[Confidence] = Field(default_factory=lambda: ["very confident"])
-    on_failure: Literal["drop", "keep"] = "drop"
-
-    def decide(self, verdicts: dict[Part, Verdict | None]) -> tuple[bool, str]:
-        for part in self.drop_parts:
-            v = verdicts.get(part)
-            if v is not None and v.label == NEGATIVE_LABEL[part] and v.confidence in self.drop_confidences:
-                return False, f"{part} {v.label} ({v.confidence})"
-        failed = [p for p in self.drop_parts if verdicts.get(p) is None]
-        if failed:
-            if self.on_failure == "drop":
-                return False, f"unjudged: {', '.join(failed)} (on_failure=drop)"
-            return True, f"kept despite unjudged {', '.join(failed)} (on_failure=keep)"
-        return True, "passed"
-
-
-class JudgeConfig(StrictModel):
-    mode: Literal["generate", "logprob"] = "generate"
-    keep: KeepRule = Field(default_factory=KeepRule)
-    max_attempts: int = Field(3, ge=1, description="generate mode: asks per part before it counts as a failure")
-    temperature: float = Field(0.0, ge=0.0, description="first ask (greedy by default)")
-    retry_temperature: float = Field(0.7, ge=0.0, description="re-asks after an unparseable answer")
-    max_tokens: int = Field(200, ge=1)
-    very_confident_p: float = Field(0.9, gt=0.5, le=1.0, description="logprob mode")
-    confident_p: float = Field(0.7, gt=0.5, le=1.0, description="logprob mode")
-    seed: int = 0
-    group_size: int = Field(64, ge=1, description="conversations judged per batch (and per durable append)")
-
-
-class JudgeSummary(BaseModel):
-    output: str
-    mode: str
-    conversations: int  # judgements in the output file after this run
-    judged_now: int
-    skipped_existing: int
-    kept: int
-    dropped: int
-    kept_ratio: float | None
-    keep_reasons: dict[str, int]
-    breakdown: dict[str, dict[str, dict[str, int]]]  # part → label → confidence → count
-    failures: dict[str, int]  # part → conversations where it could not be parsed
-    error_conversations: int  # role-play ended in error; not judged
-    seconds: float
-
-
-T = TypeVar("T")
-
-
-@dataclass
-class Attempted(Generic[T]):
-    """Outcome of asking for a parseable answer up to N times."""
-
-    value: T | None
-    error: str | None
-    raw: str | None
-    attempts: int
-
-
-def generate_with_retries(
-    backend: Backend,
-    requests: Sequence[GenerationRequest],
-    parse: Callable[[int, str | None], tuple[T | None, str | None]],
-    max_attempts: int,
-    retry_temperature: float,
-) -> list[Attempted[T]]:
-    """Generate all requests in one batch, re-ask (batched) those whose output `parse(i, text)` rejects.
-
-    A backend failure (already retried inside the backend) is final: recorded with its error, not re-asked.
-    """
-    outcomes: list[Attempted[T]] = [Attempted(None, "not asked", None, 0) for _ in requests]
-    todo = list(range(len(requests)))
-    for attempt in range(1, max_attempts + 1):
-        if not todo:
-            break
-        batch = []
-        for i in todo:
-            request = requests[i]
-            if attempt > 1:
-                request = request.model_copy(
-                    update={
-                        "temperature": retry_temperature,
-                        "seed": int(stable_hash([request.seed, attempt]), 16) % (2**31),
-                    }
-                )
-            batch.append(request)
-        results = backend.generate(batch)
-        retry = []
-        for i, result in zip(todo, results, strict=True):
-            if not result.ok:
-                outcomes[i] = Attempted(None, f"backend error: {result.error}", result.text, attempt)
-                continue
-            value, error = parse(i, result.text)
-            outcomes[i] = Attempted(value, error, result.text, attempt)
-            if value is None:
-                retry.append(i)
-        todo = retry
-    return outcomes
-
-
-def _softmax(logprobs: Sequence[float]) -> list[float]:
-    top = max(logprobs)
-    exps = [math.exp(lp - top) for lp in logprobs]
-    total = sum(exps)
-    return [e / total for e in exps]
-
-
 def _describe(v: Verdict | None) -> str:
     if v is None:
         return "no judgement (the judge's answer could not be parsed)"
@@ -172,11 +54,14 @@ def _describe(v: Verdict | None) -> str:
 
 
 class _Judge:
-    def __init__(self, backend: Backend, config: JudgeConfig):
-        self.backend = backend
-        self.config = config
+    """Judges one group of conversations: quality and cultural alignment together, then the meta-judgement."""
 
-    def _messages(self, part: Part, transcript: str, culture_name: str, verdicts: dict[Part, Verdict | None]) -> list[Message]:
+    def __init__(self, backend: Backend, config: JudgeConfig, provenance: Provenance,
+                 cultures: dict[str, tuple[str, str | None]]):
+        self.backend, self.config, self.provenance, self.cultures = backend, config, provenance, cultures
+
+    def _messages(self, part: Part, transcript: str, culture_name: str,
+                  verdicts: dict[Part, Verdict | None]) -> list[Message]:
         prompt = load_template(PART_TEMPLATES[part]).render(
             transcript=transcript,
             culture_name=culture_name,
@@ -186,10 +71,54 @@ class _Judge:
         )
         return [Message(role="user", content=prompt)]
 
+    def judge_group(self, group: list[Conversation]) -> Produced[Judgement]:
+        to_judge = [c for c in group if c.termination != "error"]
+        transcripts = [
+            load_template(TRANSCRIPT_TEMPLATE).render(
+                scenario=c.scenario, turns=c.turns, culture_name=self.cultures[c.culture][0],
+                culture_description=self.cultures[c.culture][1])
+            for c in to_judge
+        ]
+        verdicts: list[dict[Part, Verdict | None]] = [{} for _ in to_judge]
+        outcomes: dict[tuple[int, Part], Attempted[Verdict]] = {}
+        for part_list in (("quality", "cultural_alignment"), ("meta",)):  # the meta-judgement reads the first two
+            parts = [
+                (ci, part, self._messages(part, transcripts[ci], self.cultures[c.culture][0], verdicts[ci]),
+                 derive_seed(self.config.seed, c.id, part))
+                for ci, c in enumerate(to_judge) for part in part_list
+            ]
+            for (ci, part), outcome in self.judge_parts(parts).items():
+                outcomes[(ci, part)] = outcome
+                verdicts[ci][part] = outcome.value
+        records, judged = [], iter(range(len(to_judge)))
+        for c in group:
+            if c.termination == "error":
+                records.append(Judgement(id=c.id, conversation_id=c.id, culture=c.culture, keep=False,
+                                         keep_reason="conversation ended with an error", provenance=self.provenance))
+            else:
+                ci = next(judged)
+                records.append(self._record(c, verdicts[ci], {p: outcomes[(ci, p)] for p in PARTS}))
+        return Produced(records=records)
+
+    def _record(self, c: Conversation, verdicts: dict[Part, Verdict | None],
+                parts_outcome: dict[Part, Attempted[Verdict]]) -> Judgement:
+        keep, reason = self.config.keep.decide(verdicts)
+        return Judgement(
+            id=c.id, conversation_id=c.id, culture=c.culture,
+            quality=verdicts.get("quality"), cultural_alignment=verdicts.get("cultural_alignment"),
+            meta=verdicts.get("meta"),
+            failures={p: o.error for p, o in parts_outcome.items() if o.value is None and o.error},
+            raw={p: o.raw for p, o in parts_outcome.items() if o.raw is not None},
+            attempts={p: o.attempts for p, o in parts_outcome.items()},
+            keep=keep, keep_reason=reason, provenance=self.provenance,
+        )
+
     def judge_parts(
         self, parts: list[tuple[int, Part, list[Message], int]]
     ) -> dict[tuple[int, Part], Attempted[Verdict]]:
         """parts: (conversation index, part, messages, seed) → outcome per (index, part)."""
+        if not parts:
+            return {}
         if self.config.mode == "logprob":
             return self._by_logprob(parts)
         requests = [
@@ -198,36 +127,29 @@ class _Judge:
             for _, _, m, seed in parts
         ]
         outcomes = generate_with_retries(
-            self.backend,
-            requests,
-            lambda i, text: parse_verdict(text, parts[i][1]),
-            self.config.max_attempts,
+            self.backend, requests, lambda i, text: parse_verdict(text, parts[i][1]), self.config.max_attempts,
             self.config.retry_temperature,
         )
         return {(ci, part): outcome for (ci, part, _, _), outcome in zip(parts, outcomes, strict=True)}
 
-    def _by_logprob(self, parts: list[tuple[int, Part, list[Message], int]]) -> dict[tuple[int, Part], Attempted[Verdict]]:
+    def _by_logprob(self, parts: list[tuple[int, Part, list[Message], int]]
+                    ) -> dict[tuple[int, Part], Attempted[Verdict]]:
         requests = [OptionScoringRequest(messages=m, options=list(LOGPROB_OPTIONS[part])) for _, part, m, _ in parts]
-        scores = self.backend.score_options(requests)
         out: dict[tuple[int, Part], Attempted[Verdict]] = {}
-        for (ci, part, _, _), logprobs in zip(parts, scores, strict=True):
+        for (ci, part, _, _), logprobs in zip(parts, self.backend.score_options(requests), strict=True):
             options = list(LOGPROB_OPTIONS[part])
-            if isinstance(logprobs, ScoringFailure):
-                out[(ci, part)] = Attempted(None, logprobs.error, None, 1)
+            choice = choose_option(logprobs, len(options))
+            if isinstance(choice, str):
+                out[(ci, part)] = Attempted(None, choice, None, 1)
                 continue
-            if len(logprobs) != len(options) or not all(math.isfinite(x) for x in logprobs):
-                out[(ci, part)] = Attempted(None, f"backend returned unusable option scores {logprobs!r}", None, 1)
-                continue
-            probs = _softmax(logprobs)
-            best = max(range(len(options)), key=probs.__getitem__)
-            p = probs[best]
+            p = choice.probability
             confidence: Confidence = (
                 "very confident" if p >= self.config.very_confident_p
                 else "confident" if p >= self.config.confident_p
                 else "not sure"
             )
-            shown = ", ".join(f"p({o})={q:.2f}" for o, q in zip(options, probs, strict=True))
-            verdict = Verdict(label=LOGPROB_OPTIONS[part][options[best]], confidence=confidence,
+            shown = ", ".join(f"p({o})={q:.2f}" for o, q in zip(options, choice.probs, strict=True))
+            verdict = Verdict(label=LOGPROB_OPTIONS[part][options[choice.index]], confidence=confidence,
                               reason=f"log-prob choice: {shown}")
             out[(ci, part)] = Attempted(verdict, None, shown, 1)
         return out
@@ -238,13 +160,6 @@ def _template_refs() -> list[PromptRef]:
     return [PromptRef(**load_template(n).provenance()) for n in names]
 
 
-def load_conversations(path: str | Path) -> list[Conversation]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: conversations file not found — run `clca roleplay` first or check the path")
-    return JsonlStore(path, Conversation).read()
-
-
 def run_judge(
     conversations_path: str | Path,
     out_path: str | Path,
@@ -253,15 +168,24 @@ def run_judge(
     *,
     on_judgement: Callable[[Judgement], None] | None = None,
 ) -> JudgeSummary:
-    """Judge every conversation in `conversations_path`; append `Judgement`s to `out_path`. Resumable by id."""
+    """Judge every conversation in `conversations_path`; append `Judgement`s to `out_path`. Resumable by id.
+
+    Args:
+        conversations_path: the conversations `clca roleplay` wrote.
+        out_path: the judgements file (appended to).
+        judge: the judge model.
+        config: mode, keep rule, sampling and seed.
+        on_judgement: called with each judgement after it is durably written.
+
+    Returns:
+        The summary, also written to `<out>.summary.json`.
+    """
     config = config or JudgeConfig()
     started = time.perf_counter()
     conversations = load_conversations(conversations_path)
-    store: JsonlStore[Judgement] = JsonlStore(out_path, Judgement)
-    done = store.keys()
+    output = StageOutput(out_path, Judgement)
+    done = output.done()
     pending = [c for c in conversations if c.id not in done]
-    cultures = {c.culture: resolve_culture(c.culture) for c in pending}
-    judge_impl = _Judge(judge, config)
     provenance = Provenance(
         model=judge.identity,
         prompts=_template_refs(),
@@ -270,72 +194,12 @@ def run_judge(
     )
     if config.mode == "logprob" and pending:
         _check_logprob_support(judge)
-
-    with progress_bar(len(pending), "judging conversations") as advance:
-        for start in range(0, len(pending), config.group_size):
-            group = pending[start : start + config.group_size]
-            records: list[Judgement] = []
-            to_judge = [c for c in group if c.termination != "error"]
-            transcripts = []
-            for c in to_judge:
-                name, description = cultures[c.culture]
-                transcripts.append(
-                    load_template(TRANSCRIPT_TEMPLATE).render(
-                        scenario=c.scenario, turns=c.turns, culture_name=name, culture_description=description
-                    )
-                )
-            verdicts: list[dict[Part, Verdict | None]] = [{} for _ in to_judge]
-            outcomes: dict[tuple[int, Part], Attempted[Verdict]] = {}
-
-            def ask(part_list: tuple[Part, ...]) -> None:
-                parts = []
-                for ci, c in enumerate(to_judge):
-                    for part in part_list:
-                        messages = judge_impl._messages(part, transcripts[ci], cultures[c.culture][0], verdicts[ci])
-                        parts.append((ci, part, messages, int(stable_hash([config.seed, c.id, part]), 16) % (2**31)))
-                if not parts:
-                    return
-                for (ci, part), outcome in judge_impl.judge_parts(parts).items():
-                    outcomes[(ci, part)] = outcome
-                    verdicts[ci][part] = outcome.value
-
-            ask(("quality", "cultural_alignment"))
-            ask(("meta",))  # needs the first two verdicts
-
-            judged = iter(range(len(to_judge)))
-            for c in group:
-                if c.termination == "error":
-                    records.append(Judgement(id=c.id, conversation_id=c.id, culture=c.culture, keep=False,
-                                             keep_reason="conversation ended with an error", provenance=provenance))
-                    continue
-                ci = next(judged)
-                parts_outcome = {p: outcomes[(ci, p)] for p in PARTS}
-                keep, reason = config.keep.decide(verdicts[ci])
-                records.append(
-                    Judgement(
-                        id=c.id,
-                        conversation_id=c.id,
-                        culture=c.culture,
-                        quality=verdicts[ci].get("quality"),
-                        cultural_alignment=verdicts[ci].get("cultural_alignment"),
-                        meta=verdicts[ci].get("meta"),
-                        failures={p: o.error for p, o in parts_outcome.items() if o.value is None and o.error},
-                        raw={p: o.raw for p, o in parts_outcome.items() if o.raw is not None},
-                        attempts={p: o.attempts for p, o in parts_outcome.items()},
-                        keep=keep,
-                        keep_reason=reason,
-                        provenance=provenance,
-                    )
-                )
-            store.append(records)
-            advance(len(group))
-            if on_judgement is not None:
-                for record in records:
-                    on_judgement(record)
-
-    summary = summarise(store.read(), out_path, config.mode, len(pending), len(conversations) - len(pending),
-                        time.perf_counter() - started)
-    write_json_atomic(summary_path(out_path), summary.model_dump(mode="json"))
+    judge_impl = _Judge(judge, config, provenance, {c.culture: resolve_culture(c.culture) for c in pending})
+    run_groups(pending, judge_impl.judge_group, output, group_size=config.group_size,
+               description="judging conversations", on_record=on_judgement)
+    summary = summarise(output.records.read(), out_path, config.mode, len(pending),
+                        len(conversations) - len(pending), time.perf_counter() - started)
+    output.write_summary(summary)
     return summary
 
 

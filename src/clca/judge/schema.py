@@ -32,3 +32,19 @@ class Judgement(BaseModel):
     keep: bool
     keep_reason: str  # which rule decided
     provenance: Provenance = Field(default_factory=Provenance)
+
+
+class JudgeSummary(BaseModel):
+    output: str
+    mode: str
+    conversations: int  # judgements in the output file after this run
+    judged_now: int
+    skipped_existing: int
+    kept: int
+    dropped: int
+    kept_ratio: float | None
+    keep_reasons: dict[str, int]
+    breakdown: dict[str, dict[str, dict[str, int]]]  # part → label → confidence → count
+    failures: dict[str, int]  # part → conversations where it could not be parsed
+    error_conversations: int  # role-play ended in error; not judged
+    seconds: float

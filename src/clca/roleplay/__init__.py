@@ -1,18 +1,9 @@
 """Two-agent role-play of culture-adapted scenarios (METHOD stage 2)."""
 
+from clca.roleplay.config import AgentSampling, RoleplayConfig
 from clca.roleplay.parsing import ParsedTurn, parse_turn
-from clca.roleplay.runner import (
-    AgentSampling,
-    RoleplayConfig,
-    RoleplaySummary,
-    agent_messages,
-    conversation_seed,
-    load_scenarios,
-    resolve_culture,
-    run_roleplay,
-    summary_path,
-)
-from clca.roleplay.schema import Conversation, Turn
+from clca.roleplay.runner import agent_messages, conversation_seed, load_scenarios, run_roleplay
+from clca.roleplay.schema import Conversation, RoleplaySummary, Turn, load_conversations
 
 __all__ = [
     "AgentSampling",
@@ -23,9 +14,8 @@ __all__ = [
     "Turn",
     "agent_messages",
     "conversation_seed",
+    "load_conversations",
     "load_scenarios",
-    "resolve_culture",
     "parse_turn",
     "run_roleplay",
-    "summary_path",
 ]

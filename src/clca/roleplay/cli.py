@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from clca.cli.common import open_model, print_json
 from clca.config import load_config
-
-
-def open_model(spec: str, api_key_env: str | None):
-    """Open a backend from a spec given on the command line (pipeline configs give full ModelConfig sections)."""
-    from clca.config import validate
-    from clca.llm import ModelConfig, open_backend
-
-    return open_backend(validate(ModelConfig, {"spec": spec, "api_key_env": api_key_env}, f"--model {spec!r}"))
-
-
-def print_summary(summary) -> None:
-    typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2, ensure_ascii=False))
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +24,7 @@ def register(app: typer.Typer) -> None:
         api_key_env: str | None = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
     ) -> None:
         """Role-play every scenario (2 conversations each by default); resumes an interrupted run."""
-        from clca.roleplay.runner import RoleplayConfig, load_scenarios, run_roleplay
+        from clca.roleplay import RoleplayConfig, load_scenarios, run_roleplay
 
         cfg = load_config(RoleplayConfig, config, overrides)
         scenario_list = load_scenarios(scenarios)  # validate input before loading any model
@@ -48,4 +36,4 @@ def register(app: typer.Typer) -> None:
             agent_a.close()
             if agent_b is not None:
                 agent_b.close()
-        print_summary(summary)
+        print_json(summary)

@@ -1,4 +1,4 @@
-"""Two-agent role-play (METHOD stage 2), advanced in lockstep.
+"""Two-agent role-play (METHOD stage 2).
 
 Design decisions (the method is silent on them):
 - History is given to each agent as chat messages from its own perspective: its own past turns are `assistant`
@@ -11,8 +11,9 @@ Design decisions (the method is silent on them):
   unusable outputs) → "idle"; `max_turns` reached → "max_turns"; a backend failure that persisted through the
   backend's own retries → "error" with the reason (turns so far are kept for inspection; downstream stages skip
   such conversations).
-- Lockstep: all pending conversations of a group advance together, one `generate` batch per turn index. Turn t is
-  always spoken by participant t % 2, so each batch goes to one backend (agent_a or agent_b).
+- Scheduling: on HTTP backends every conversation sends its next turn as soon as its last one is answered
+  (pipelined); local models advance a group of conversations in lockstep, one `generate` batch per turn index.
+  Both give the same records (`_TurnLogic` holds the decisions, the two schedulers only order the requests).
 - Seeds: conversation seed = hash(run seed, scenario id, sample index); a turn's request seed = hash(conversation
   seed, turn index). Deterministic, and distinct across samples of one scenario.
 """
@@ -28,17 +29,18 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
-from clca.config import StrictModel
+from clca.asking import derive_seed
+from clca.cultures import resolve_culture
 from clca.errors import InputDataError
-from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
+from clca.jsonl import JsonlStore
 from clca.llm.base import Backend, GenerationRequest, GenerationResult, Message
 from clca.progress import progress_bar
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
+from clca.resumable import StageOutput, read_input
+from clca.roleplay.config import RoleplayConfig
 from clca.roleplay.parsing import format_own_turn, parse_turn
-from clca.roleplay.schema import Conversation, Termination, Turn
+from clca.roleplay.schema import Conversation, RoleplaySummary, Termination, Turn
 from clca.scenarios.schema import Scenario
 
 SYSTEM_TEMPLATE = "roleplay_agent_system.v1"
@@ -46,55 +48,14 @@ OPENING_TEMPLATE = "roleplay_opening.v1"
 OTHER_TURN_TEMPLATE = "roleplay_other_turn.v1"
 
 
-class AgentSampling(StrictModel):
-    """Decoding of one agent. The paper samples with top_p 0.7 (temperature is not stated; ours)."""
-
-    temperature: float = Field(0.7, ge=0.0)
-    top_p: float = Field(0.7, gt=0.0, le=1.0)
-    max_tokens: int = Field(160, ge=1, description="per turn")
-
-
-class RoleplayConfig(StrictModel):
-    max_turns: int = Field(10, ge=1, description="turns per conversation (both agents together)")
-    max_idle_turns: int = Field(2, ge=1, description="stop after this many consecutive no-op turns")
-    conversations_per_scenario: int = Field(2, ge=1)
-    seed: int = 0
-    agent_a: AgentSampling = Field(default_factory=AgentSampling)  # participant 0 (speaks first)
-    agent_b: AgentSampling = Field(default_factory=AgentSampling)  # participant 1
-    group_size: int = Field(
-        64, ge=1, description="local models: conversations advanced in lockstep, one batch per turn; HTTP backends: "
-        "at least this many conversations in progress (and at least twice the backend's concurrency)"
-    )
-    retry_errors: bool = Field(False, description="regenerate conversations that ended with termination 'error'")
-
-
-class RoleplaySummary(BaseModel):
-    output: str
-    scenarios: int
-    conversations: int  # in the output file after this run
-    generated: int  # written by this run
-    skipped_existing: int
-    terminations: dict[str, int]
-    turns_mean: float
-    words_per_turn_mean: float
-    parse_errors: int
-    seconds: float
-
-
-def summary_path(out_path: str | Path) -> Path:
-    """`conversations.jsonl` → `conversations.summary.json`."""
-    out_path = Path(out_path)
-    return out_path.with_name(out_path.stem + ".summary.json")
-
-
 def load_scenarios(source: str | Path | Sequence[Scenario]) -> list[Scenario]:
+    """Scenarios from a JSONL file (or as given); an empty or missing file and duplicate ids are errors."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputDataError(f"{path}: scenarios file not found — run `clca scenarios` first or check the path")
-        scenarios = JsonlStore(path, Scenario).read()
+        scenarios = read_input(source, Scenario, what="scenarios", produced_by="clca scenarios")
     else:
         scenarios = list(source)
+        if not scenarios:
+            raise InputDataError("no scenarios given — nothing to role-play")
     seen: set[str] = set()
     for s in scenarios:
         if s.id in seen:
@@ -104,17 +65,7 @@ def load_scenarios(source: str | Path | Sequence[Scenario]) -> list[Scenario]:
 
 
 def conversation_seed(run_seed: int, scenario_id: str, sample_index: int) -> int:
-    return int(stable_hash([run_seed, scenario_id, sample_index]), 16) % (2**31)
-
-
-def resolve_culture(code: str) -> tuple[str, str | None]:
-    """(culture name, verbal Hofstede + Inglehart–Welzel description); no description for 'generic' scenarios."""
-    if code.lower() == "generic":
-        return "", None
-    from clca.cultures import get_culture  # the culture-card stage's public API; ClcaError for unknown codes
-
-    card = get_culture(code)
-    return card.name, card.description
+    return derive_seed(run_seed, scenario_id, sample_index)
 
 
 def _template_refs() -> list[PromptRef]:
@@ -191,89 +142,97 @@ def run_roleplay(
 ) -> RoleplaySummary:
     """Role-play every scenario `conversations_per_scenario` times; append conversations to `out_path` (JSONL).
 
-    Resumable: conversations already in `out_path` (by id) are skipped. `on_conversation` is called after each
-    conversation is durably written.
+    Resumable: conversations already in `out_path` (by id) are skipped.
+
+    Args:
+        scenarios: a scenario JSONL file, or the scenarios themselves.
+        out_path: the conversations file (appended to).
+        agent_a: the backend of participant 0 (who speaks first).
+        agent_b: the backend of participant 1 (default: `agent_a`).
+        config: turns, sampling and seeds.
+        on_conversation: called after each conversation is durably written.
+
+    Returns:
+        The summary, also written to `<out>.summary.json`.
     """
     config = config or RoleplayConfig()
     agent_b = agent_b or agent_a
     started = time.perf_counter()
     scenario_list = load_scenarios(scenarios)
     cultures = {s.culture: resolve_culture(s.culture) for s in scenario_list}  # fail early on unknown cultures
-
-    store: JsonlStore[Conversation] = JsonlStore(out_path, Conversation)
-    if config.retry_errors and store.exists():
-        existing = store.read()
+    output = StageOutput(out_path, Conversation)
+    if config.retry_errors and output.records.exists():
+        existing = output.records.read()
         if any(c.termination == "error" for c in existing):
-            store.write_all(c for c in existing if c.termination != "error")
-    done = store.keys()
-
-    pending: list[_Running] = []
-    skipped = 0
-    for scenario in scenario_list:
-        for k in range(config.conversations_per_scenario):
-            state = _Running(scenario, k, conversation_seed(config.seed, scenario.id, k))
-            if state.id in done:
-                skipped += 1
-            else:
-                pending.append(state)
-
-    refs = _template_refs()
-    provenances = tuple(
-        Provenance(
-            model=backend.identity,
-            prompts=refs,
-            sampling={**sampling.model_dump(), "max_turns": config.max_turns, "max_idle_turns": config.max_idle_turns},
-        )
-        for backend, sampling in ((agent_a, config.agent_a), (agent_b, config.agent_b))
-    )
-
-    def conversation(state: _Running) -> Conversation:
-        return Conversation(
-            id=state.id,
-            scenario=state.scenario,
-            sample_index=state.sample_index,
-            seed=state.seed,
-            turns=state.turns,
-            termination=state.termination or "max_turns",
-            error=state.error,
-            agent_provenance=tuple(p.model_copy(update={"seed": state.seed}) for p in provenances),
-        )
-
-    def write(finished: list[_Running]) -> None:
-        """One durable append for the conversations that ended together."""
-        if not finished:
-            return
-        conversations = [conversation(state) for state in finished]
-        store.append(conversations)
-        for state in finished:
-            state.rendered.clear()  # the prompt pieces are not needed any more; a long run keeps every state
-        if on_conversation is not None:
-            for c in conversations:
-                on_conversation(c)
+            output.records.write_all(c for c in existing if c.termination != "error")
+    done = output.done()
+    states = [_Running(s, k, conversation_seed(config.seed, s.id, k))
+              for s in scenario_list for k in range(config.conversations_per_scenario)]
+    pending = [state for state in states if state.id not in done]
 
     turns = _TurnLogic(config, cultures, agent_a, agent_b)
+    writer = _Writer(output.records, turns, on_conversation)
     with progress_bar(len(pending) * config.max_turns, "role-play turns") as advance:
         if agent_a.supports_submit and agent_b.supports_submit:
             # about twice the backends' concurrency in progress keeps the server busy while answers are handled
             # here; a bounded window also means conversations finish (and are written) all along a long run —
             # with all started at once, every turn t+1 would queue behind all turns t and a crash would lose most
             window = max(config.group_size, 2 * max(agent_a.max_in_flight, agent_b.max_in_flight))
-            _advance_pipelined(pending, turns, write, advance, window)
+            _advance_pipelined(pending, turns, writer.write, advance, window)
         else:
-            _advance_lockstep(pending, turns, write, advance, config.group_size)
+            _advance_lockstep(pending, turns, writer.write, advance, config.group_size)
 
-    conversations = store.read()
-    if pending:  # canonical order (scenario, then sample), whatever order conversations finished in
-        samples = itertools.product(scenario_list, range(config.conversations_per_scenario))
-        rank = {f"{s.id}#{k}": n for n, (s, k) in enumerate(samples)}
-        ordered = sorted(conversations, key=lambda c: rank.get(c.id, len(rank)))
-        if [c.id for c in ordered] != [c.id for c in conversations]:
-            store.write_all(ordered)
-            conversations = ordered
-
-    summary = summarise(conversations, out_path, len(scenario_list), len(pending), skipped, time.perf_counter() - started)
-    write_json_atomic(summary_path(out_path), summary.model_dump(mode="json"))
+    conversations = _in_canonical_order(output.records, [state.id for state in states], rewrite=bool(pending))
+    summary = summarise(conversations, out_path, len(scenario_list), len(pending), len(states) - len(pending),
+                        time.perf_counter() - started)
+    output.write_summary(summary)
     return summary
+
+
+def _in_canonical_order(store: JsonlStore[Conversation], order: list[str], rewrite: bool) -> list[Conversation]:
+    """The file's conversations in scenario-then-sample order, whatever order they finished in (rewritten once)."""
+    conversations = store.read()
+    if not rewrite:
+        return conversations
+    rank = {cid: n for n, cid in enumerate(order)}
+    ordered = sorted(conversations, key=lambda c: rank.get(c.id, len(rank)))
+    if [c.id for c in ordered] != [c.id for c in conversations]:
+        store.write_all(ordered)
+    return ordered
+
+
+class _Writer:
+    """Turns finished conversation states into records and appends them durably, one append per call."""
+
+    def __init__(self, store: JsonlStore[Conversation], turns: _TurnLogic,
+                 on_conversation: Callable[[Conversation], None] | None):
+        self.store, self.on_conversation = store, on_conversation
+        refs = _template_refs()
+        config = turns.config
+        self.provenances = tuple(
+            Provenance(model=backend.identity, prompts=refs,
+                       sampling={**sampling.model_dump(), "max_turns": config.max_turns,
+                                 "max_idle_turns": config.max_idle_turns})
+            for backend, sampling in zip(turns.backends, turns.sampling, strict=True)
+        )
+
+    def conversation(self, state: _Running) -> Conversation:
+        return Conversation(
+            id=state.id, scenario=state.scenario, sample_index=state.sample_index, seed=state.seed,
+            turns=state.turns, termination=state.termination or "max_turns", error=state.error,
+            agent_provenance=tuple(p.model_copy(update={"seed": state.seed}) for p in self.provenances),
+        )
+
+    def write(self, finished: list[_Running]) -> None:
+        if not finished:
+            return
+        conversations = [self.conversation(state) for state in finished]
+        self.store.append(conversations)
+        for state in finished:
+            state.rendered.clear()  # the prompt pieces are not needed any more; a long run keeps every state
+        if self.on_conversation is not None:
+            for c in conversations:
+                self.on_conversation(c)
 
 
 class _TurnLogic:
@@ -297,7 +256,7 @@ class _TurnLogic:
             max_tokens=sampling.max_tokens,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
-            seed=int(stable_hash([state.seed, t]), 16) % (2**31),
+            seed=derive_seed(state.seed, t),
         )
 
     def record(self, state: _Running, result: GenerationResult) -> bool:

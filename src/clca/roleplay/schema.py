@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from clca.records import Provenance
+from clca.resumable import read_input
 from clca.scenarios.schema import Scenario
 
 Action = Literal["none", "non-verbal", "speak", "leave"]
@@ -38,3 +41,21 @@ class Conversation(BaseModel):
     @property
     def culture(self) -> str:
         return self.scenario.culture
+
+
+class RoleplaySummary(BaseModel):
+    output: str
+    scenarios: int
+    conversations: int  # in the output file after this run
+    generated: int  # written by this run
+    skipped_existing: int
+    terminations: dict[str, int]
+    turns_mean: float
+    words_per_turn_mean: float
+    parse_errors: int
+    seconds: float
+
+
+def load_conversations(path: str | Path) -> list[Conversation]:
+    """The conversations `clca roleplay` wrote; a missing or empty file is one clear error."""
+    return read_input(path, Conversation, what="conversations", produced_by="clca roleplay")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
+
+from clca.cli.common import open_model, print_json
 
 scenarios_app = typer.Typer(help="Culture-adapted scenarios: adapt seeds, generate from norms, import.",
                             no_args_is_help=True)
@@ -20,17 +21,6 @@ def _config(config: Path | None, overrides: list[str], n: int | None, seed: int 
     extra = [f"n={n}"] if n is not None else []
     extra += [f"seed={seed}"] if seed is not None else []
     return load_config(ScenariosConfig, config, [*overrides, *extra])
-
-
-def _open_model(spec: str, api_key_env: str | None):
-    from clca.config import validate
-    from clca.llm import ModelConfig, open_backend
-
-    return open_backend(validate(ModelConfig, {"spec": spec, "api_key_env": api_key_env}, f"--model {spec!r}"))
-
-
-def _print(summary) -> None:
-    typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2, ensure_ascii=False))
 
 
 @scenarios_app.command("adapt")
@@ -52,8 +42,8 @@ def adapt_command(
     card = get_culture(culture)
     cfg = _config(config, overrides, n, seed)
     seed_list = load_seed_scenarios(seeds)  # validate inputs before loading a model
-    with _open_model(model, api_key_env) as backend:
-        _print(adapt_scenarios(seed_list, card, backend, out, config=cfg))
+    with open_model(model, api_key_env) as backend:
+        print_json(adapt_scenarios(seed_list, card, backend, out, config=cfg))
 
 
 @scenarios_app.command("from-norms")
@@ -75,8 +65,8 @@ def from_norms_command(
     card = get_culture(culture)
     cfg = _config(config, overrides, n, seed)
     read_norms(norms)  # validate before loading a model
-    with _open_model(model, api_key_env) as backend:
-        _print(scenarios_from_norms(norms, card, backend, out, config=cfg))
+    with open_model(model, api_key_env) as backend:
+        print_json(scenarios_from_norms(norms, card, backend, out, config=cfg))
 
 
 @scenarios_app.command("import")
@@ -96,8 +86,8 @@ def import_command(
     existing = store.keys()
     new = [s for s in scenarios if s.id not in existing]
     store.append(new)
-    typer.echo(json.dumps({"input": str(path), "output": str(out), "read": len(scenarios), "written": len(new),
-                           "skipped_existing": len(scenarios) - len(new)}, indent=2))
+    print_json({"input": str(path), "output": str(out), "read": len(scenarios), "written": len(new),
+                "skipped_existing": len(scenarios) - len(new)})
 
 
 @scenarios_app.command("seeds")
