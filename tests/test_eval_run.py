@@ -8,7 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from clca.errors import ConfigError
-from clca.evaluation.runner import EvalConfig, EvalRecord, compare_runs, run_evaluation
+from clca.evaluation.config import EvalConfig
+from clca.evaluation.runner import run_evaluation
+from clca.evaluation.schema import EvalRecord
+from clca.evaluation.scoring import compare_runs
 from clca.jsonl import JsonlStore
 
 QUESTIONS = "Q7,Q33"  # binary, five-point (kept small: the embedded model runs on a 2-core CI machine)
@@ -54,10 +57,13 @@ def test_logprob_then_generate_on_real_respondents_with_resume_and_compare(share
         assert (r.prediction is None) == (r.invalid_reason is not None)
     assert gen.invalid_answers == sum(r.prediction is None for r in gen_records)
 
-    comparison = compare_runs(tmp_path / "lp", tmp_path / "gen", bootstrap_resamples=200)
-    assert comparison["n_personas"] == 3
-    assert comparison["metrics"]["kl"]["verdict"] in {
-        "A better beyond noise", "B better beyond noise", "no significant difference"}
+    # Runs answered under different protocols (modes) are not compared; the same run against itself has no effect.
+    with pytest.raises(ConfigError, match="answer mode"):
+        compare_runs(tmp_path / "lp", tmp_path / "gen", bootstrap_resamples=200)
+    comparison = compare_runs(tmp_path / "lp", tmp_path / "lp", bootstrap_resamples=200)
+    assert comparison.n_personas == 3 and comparison.resampling.units
+    assert comparison.metrics["kl"].verdict == "no significant difference"
+    assert comparison.metrics["kl"].a_minus_b == 0.0
 
 
 @pytest.mark.slow

@@ -11,7 +11,8 @@ from clca.jsonl import JsonlStore
 from clca.llm import ModelConfig, open_backend
 from clca.llm.base import Backend
 from clca.records import Failure
-from clca.scenarios import ScenariosConfig, adapt_scenarios, failures_path, load_seed_scenarios, scenarios_from_norms
+from clca.layout import failures_path
+from clca.scenarios import ScenariosConfig, adapt_scenarios, load_seed_scenarios, scenarios_from_norms
 from clca.scenarios.schema import Scenario
 from clca.testing.openai_server import FaultPlan, OpenAICompatServer
 

@@ -1,9 +1,9 @@
-"""Progress bars for long work (rich). Disabled automatically when stderr is not a terminal and CLCA_PROGRESS=0."""
+"""Progress bars for long work (rich, on stderr). `CLCA_PROGRESS=0` switches them off (tests, logs)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -12,14 +12,41 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 _console = Console(stderr=True)
 
 
+def progress_enabled() -> bool:
+    return os.environ.get("CLCA_PROGRESS", "1") != "0"
+
+
+class Bar:
+    """One progress bar that can be advanced and relabelled (e.g. with the latest loss) while it runs."""
+
+    def __init__(self, total: int, description: str):
+        self._progress: Progress | None = None
+        if progress_enabled() and total > 0:
+            columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("eta"), TimeRemainingColumn()]
+            self._progress = Progress(*columns, console=_console, transient=False, refresh_per_second=4)
+            self._task = self._progress.add_task(description, total=total)
+            self._progress.start()
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def describe(self, description: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=description)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
 @contextmanager
-def progress_bar(total: int, description: str) -> Iterator[callable]:
-    """Yield `advance(n)`; shows a bar on stderr (plain periodic lines when not a terminal)."""
-    if os.environ.get("CLCA_PROGRESS", "1") == "0" or total <= 0:
-        yield lambda n=1: None
-        return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=_console, transient=False, refresh_per_second=4) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """Yield `advance(n)` of a bar on stderr (nothing is shown when disabled or when there is nothing to do)."""
+    bar = Bar(total, description)
+    try:
+        yield bar.advance
+    finally:
+        bar.close()

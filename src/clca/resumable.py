@@ -38,10 +38,11 @@ class StageOutput(Generic[Rec]):
     failed may be back).
     """
 
-    def __init__(self, out_path: str | Path, record_type: type[Rec], *, failures_done: bool = True):
+    def __init__(self, out_path: str | Path, record_type: type[Rec], *, failures_done: bool = True,
+                 failures_file: str | Path | None = None):
         self.path = Path(out_path)
         self.records: JsonlStore[Rec] = JsonlStore(self.path, record_type)
-        self.failures: JsonlStore[Failure] = JsonlStore(failures_path(self.path), Failure)
+        self.failures: JsonlStore[Failure] = JsonlStore(failures_file or failures_path(self.path), Failure)
         self.failures_done = failures_done
 
     def done(self) -> set[str]:

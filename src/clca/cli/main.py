@@ -73,6 +73,7 @@ def _quiet_third_party_output() -> None:
     each other's internals are not actionable for a user; `--debug` shows them.
     """
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers is first imported
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # "Saving the dataset", map and filter bars
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)(\.|$)")
 
 

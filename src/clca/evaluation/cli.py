@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from clca.cli.common import open_model, print_json
+from clca.evaluation.config import MAX_RESAMPLES
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +36,8 @@ def register(app: typer.Typer) -> None:
             return
         from clca.config import apply_overrides, load_yaml, validate
         from clca.errors import ConfigError
-        from clca.evaluation.runner import EvalConfig, run_evaluation
+        from clca.evaluation.config import EvalConfig
+        from clca.evaluation.runner import run_evaluation
 
         if out is None:
             raise ConfigError("--out is required: the folder for records, metrics and manifest")
@@ -56,17 +58,17 @@ def register(app: typer.Typer) -> None:
     def compare(
         a_dir: Path = typer.Argument(..., help="Evaluation folder of model A."),
         b_dir: Path = typer.Argument(..., help="Evaluation folder of model B (same culture, personas, questions)."),
-        resamples: int = typer.Option(1000, "--resamples", help="Paired bootstrap resamples."),
-        seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+        resamples: int = typer.Option(1000, "--resamples", min=1, max=MAX_RESAMPLES, help="Paired bootstrap resamples."),
+        seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed."),
         out: Path | None = typer.Option(None, "--out", help="Also write the comparison JSON here."),
     ) -> None:
         """Paired bootstrap comparison of two evaluations on the same personas → verdict per metric."""
-        from clca.evaluation.runner import compare_runs
+        from clca.evaluation.scoring import compare_runs
         from clca.jsonl import write_json_atomic
 
         result = compare_runs(a_dir, b_dir, bootstrap_resamples=resamples, seed=seed)
         if out is not None:
-            write_json_atomic(out, result)
+            write_json_atomic(out, result.model_dump(mode="json"))
         print_json(result)
 
     app.add_typer(evaluate_app, name="evaluate")

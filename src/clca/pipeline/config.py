@@ -11,12 +11,13 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from clca.config import StrictModel
-from clca.evaluation.runner import EvalConfig, Mode
-from clca.intents import IntentsConfig
-from clca.judge import JudgeConfig
+from clca.layout import safe_component
+from clca.evaluation.config import EvalConfig, Mode
+from clca.intents.config import IntentsConfig
+from clca.judge.config import JudgeConfig
 from clca.llm.config import ModelConfig
-from clca.roleplay.runner import RoleplayConfig
-from clca.scenarios import ScenariosConfig
+from clca.roleplay.config import RoleplayConfig
+from clca.scenarios.config import ScenariosConfig
 from clca.training.config import DatasetConfig, TrainConfig
 
 ROLES = ("adapter", "agent_a", "agent_b", "judge", "intents")
@@ -48,6 +49,10 @@ class ScenarioSourceSection(ScenariosConfig):
 
     source: Literal["adapt", "seeds", "import"] = "adapt"
     path: Path | None = None
+
+    def generation(self) -> ScenariosConfig:
+        """The settings of scenario generation (`source: adapt`), without the run's source keys."""
+        return ScenariosConfig.model_validate(self.model_dump(exclude={"source", "path"}))
 
     @model_validator(mode="after")
     def _path_for_import(self) -> ScenarioSourceSection:
@@ -120,6 +125,4 @@ class RunConfig(StrictModel):
 
     @property
     def run_dir(self) -> Path:
-        from clca.pipeline.context import safe_component
-
         return self.runs_dir / safe_component(self.name, "run name")

@@ -1,25 +1,14 @@
-"""What every pipeline stage gets: the run config, the run directory and a pool of opened backends."""
+"""What every pipeline stage gets: the run config, the run directory's layout and a pool of opened backends."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clca.errors import ConfigError
+from clca.layout import RunLayout
 from clca.llm.base import Backend
 from clca.llm.config import ModelConfig
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def safe_component(value: str, what: str) -> str:
-    """A path component derived from user input; refuses anything that could escape the run directory."""
-    if not _SAFE_NAME.match(value) or ".." in value:
-        raise ConfigError(
-            f"{what} {value!r} is not a safe name — use letters, digits, '.', '_' or '-' (no '/', no '..')"
-        )
-    return value
+from clca.pipeline.config import RunConfig
 
 
 class BackendPool:
@@ -44,9 +33,10 @@ class BackendPool:
 
 @dataclass
 class RunContext:
-    config: object  # RunConfig (typed in clca.pipeline.config; kept loose here to avoid an import cycle)
+    config: RunConfig
     run_dir: Path
     backends: BackendPool = field(default_factory=BackendPool)
 
-    def stage_dir(self, scope: str, stage: str) -> Path:
-        return self.run_dir / safe_component(scope, "culture/scope") / safe_component(stage, "stage")
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_dir)

@@ -34,13 +34,14 @@ console = Console(stderr=True)
 class Stage:
     """One pipeline stage.
 
-    `per_culture` stages run once per culture (scope = culture code); others once per run (scope from `scopes`).
-    `run(ctx, scope, out_dir) -> summary` must be resumable: called again on a half-filled `out_dir`, it continues.
+    A stage runs once per scope that `scopes` lists (a culture code, `shared` or `all`) and writes into its own
+    directory `RunLayout.stage_dir(scope, name)`. `run(ctx, scope) -> summary` must be resumable: called again on
+    a half-filled directory, it continues.
     """
 
     name: str
-    run: Callable[[RunContext, str, Path], dict[str, Any]]
-    config: Callable[[RunContext, str], dict[str, Any]]  # the settings that determine its output
+    run: Callable[[RunContext, str], dict[str, Any]]
+    settings: Callable[[RunContext, str], dict[str, Any]]  # what determines its output (its fingerprint's config)
     upstream: Callable[[RunContext, str], list[tuple[str, str]]]  # (scope, stage) pairs it reads
     scopes: Callable[[RunContext], list[str]]
     template_prefixes: tuple[str, ...] = ()
@@ -55,7 +56,7 @@ class Runner:
     def __init__(self, ctx: RunContext, stages: list[Stage]):
         self.ctx = ctx
         self.stages = stages
-        self.manifest_path = ctx.run_dir / "manifest.json"
+        self.manifest_path = ctx.layout.manifest
         self.manifest = Manifest.load_or_new(self.manifest_path, name=ctx.run_dir.name)
 
     def stage_names(self) -> list[str]:
@@ -75,7 +76,7 @@ class Runner:
                     f"run without --only (or with --from {up_stage})"
                 )
             upstream_hashes[f"{up_scope}/{up_stage}"] = stable_hash(record.outputs, length=64)
-        config = stage.config(self.ctx, scope)
+        config = stage.settings(self.ctx, scope)
         material = {
             "stage": stage.name,
             "scope": scope,
@@ -115,7 +116,7 @@ class Runner:
     def _run_one(self, stage: Stage, scope: str, force: bool) -> None:
         key = Manifest.key(scope, stage.name)
         fingerprint, config = self.fingerprint(stage, scope)
-        out_dir = self.ctx.stage_dir(scope, stage.name)
+        out_dir = self.ctx.layout.stage_dir(scope, stage.name)
         previous = self.manifest.stages.get(key)
         if not force and self.is_done(stage, scope, fingerprint):
             console.print(f"[dim]✓ {key}: done (fingerprint {fingerprint[:8]}), skipped[/]")
@@ -138,7 +139,7 @@ class Runner:
         self.manifest.save(self.manifest_path)
         started = time.perf_counter()
         try:
-            summary = stage.run(self.ctx, scope, out_dir)
+            summary = stage.run(self.ctx, scope)
         except BaseException as exc:
             # Keep "running" on interruption (so the next run resumes); mark real errors as failed.
             if not isinstance(exc, KeyboardInterrupt | SystemExit):

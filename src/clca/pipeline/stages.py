@@ -1,7 +1,8 @@
-"""The CLCA pipeline as a list of stages (see `clca.pipeline.runner` for skipping/resuming/invalidation).
+"""The CLCA pipeline as a list of named stages (see `clca.pipeline.runner` for skipping, resuming, invalidation).
 
 culture card → scenarios → role-play → judge → intents → dataset → train → baseline eval → CLCA eval → report.
-Each stage reads its upstream stages' output files and writes into its own directory `runs/<name>/<scope>/<stage>/`.
+Each stage function wires one stage package to the run: it asks `RunContext.layout` for its input and output
+paths, calls the stage's public run function with opened backends and returns its summary for the manifest.
 """
 
 from __future__ import annotations
@@ -11,33 +12,20 @@ from typing import Any
 
 from clca.errors import ClcaError
 from clca.jsonl import JsonlStore, write_json_atomic
+from clca.layout import REPORT_SCOPE, SHARED_SCOPE
 from clca.llm.config import ModelConfig
-from clca.pipeline.config import RunConfig
 from clca.pipeline.context import RunContext
 from clca.pipeline.runner import Stage
 
-SHARED = "shared"  # scope of the dataset/train stages when one adapter is trained for all cultures
-ALL = "all"  # scope of the report
-
-# File names inside the stage directories (the report reads them too).
-SCENARIOS = "scenarios.jsonl"
-CONVERSATIONS = "conversations.jsonl"
-JUDGEMENTS = "judgements.jsonl"
-INTENTS = "intents.jsonl"
-
-
-def _cfg(ctx: RunContext) -> RunConfig:
-    return ctx.config  # type: ignore[return-value]
-
-
-def _model_identity(ctx: RunContext, role_cfg: ModelConfig) -> dict[str, Any]:
-    return ctx.backends.get(role_cfg).identity.model_dump(mode="json")
-
-
 # Settings that change how fast a stage runs but not what it produces: left out of fingerprints, so tuning them
 # on a rerun resumes the stage instead of redoing it.
-MODEL_EXECUTION_FIELDS = {"concurrency", "timeout_s", "max_retries", "retry_backoff_s", "batch_size", "cache"}
+MODEL_EXECUTION_FIELDS = {"concurrency", "timeout_s", "max_retries", "retry_backoff_s", "batch_size", "cache",
+                          "down_after_s"}
 STAGE_EXECUTION_FIELDS = {"group_size", "chunk_size", "retry_errors"}
+
+
+def _identity(ctx: RunContext, role_cfg: ModelConfig) -> dict[str, Any]:
+    return ctx.backends.get(role_cfg).identity.model_dump(mode="json")
 
 
 def _model_fingerprint(cfg: ModelConfig) -> dict[str, Any]:
@@ -46,128 +34,97 @@ def _model_fingerprint(cfg: ModelConfig) -> dict[str, Any]:
 
 
 def _role_fingerprint(ctx: RunContext, role: str) -> dict[str, Any]:
-    return _model_fingerprint(_cfg(ctx).models.for_role(role))
+    return _model_fingerprint(ctx.config.models.for_role(role))
 
 
 def _section(model) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude=STAGE_EXECUTION_FIELDS & set(type(model).model_fields))
 
 
-def _per_culture(ctx: RunContext) -> list[str]:
-    return list(_cfg(ctx).cultures)
+def _summary(summary, **models: dict[str, Any]) -> dict[str, Any]:
+    return {**summary.model_dump(mode="json"), "models": models}
 
 
-def _train_scopes(ctx: RunContext) -> list[str]:
-    return [SHARED] if _cfg(ctx).adapter == "shared" else _per_culture(ctx)
+# ------------------------------------------------------------------------------------------------ scopes
 
 
-def _train_scope_of(ctx: RunContext, culture: str) -> str:
-    return SHARED if _cfg(ctx).adapter == "shared" else culture
+def cultures(ctx: RunContext) -> list[str]:
+    return list(ctx.config.cultures)
 
 
-def _cultures_of_scope(ctx: RunContext, scope: str) -> list[str]:
-    return _per_culture(ctx) if scope == SHARED else [scope]
+def train_scopes(ctx: RunContext) -> list[str]:
+    return [SHARED_SCOPE] if ctx.config.adapter == "shared" else cultures(ctx)
 
 
-def out(ctx: RunContext, scope: str, stage: str, name: str) -> Path:
-    return ctx.stage_dir(scope, stage) / name
+def train_scope_of(ctx: RunContext, culture: str) -> str:
+    return SHARED_SCOPE if ctx.config.adapter == "shared" else culture
 
 
-# ------------------------------------------------------------------------------------------------ culture
+def cultures_of_scope(ctx: RunContext, scope: str) -> list[str]:
+    return cultures(ctx) if scope == SHARED_SCOPE else [scope]
 
 
-def run_culture(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
+def report_scope(ctx: RunContext) -> list[str]:
+    return [REPORT_SCOPE]
+
+
+# ------------------------------------------------------------------------------------------ stage runs
+
+
+def run_culture(ctx: RunContext, culture: str) -> dict[str, Any]:
     from clca.cultures import get_culture
 
-    card = get_culture(scope)
-    write_json_atomic(out_dir / "culture.json", card.model_dump(mode="json"))
+    card = get_culture(culture)
+    write_json_atomic(ctx.layout.culture_card(culture), card.model_dump(mode="json"))
     return {"name": card.name}
 
 
-# ---------------------------------------------------------------------------------------------- scenarios
-
-
-def run_scenarios(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
+def run_scenarios(ctx: RunContext, culture: str) -> dict[str, Any]:
     from clca.cultures import get_culture
-    from clca.scenarios import Scenario, ScenariosConfig, adapt_scenarios, import_scenarios, load_seed_scenarios
-    from clca.scenarios.generate import select_seeds
+    from clca.scenarios import Scenario, adapt_scenarios, imported_scenarios_for, load_seed_scenarios, seed_scenarios_for
 
-    cfg = _cfg(ctx).scenarios
-    target = out_dir / SCENARIOS
+    cfg, target = ctx.config.scenarios, ctx.layout.scenarios(culture)
     if cfg.source == "adapt":
-        backend_cfg = _cfg(ctx).models.for_role("adapter")
-        stage_cfg = ScenariosConfig.model_validate(cfg.model_dump(exclude={"source", "path"}))
-        summary = adapt_scenarios(load_seed_scenarios(), get_culture(scope), ctx.backends.get(backend_cfg), target,
-                                  config=stage_cfg)
-        result = summary.model_dump(mode="json")
-        result["models"] = {"adapter": _model_identity(ctx, backend_cfg)}
+        adapter = ctx.config.models.for_role("adapter")
+        summary = adapt_scenarios(load_seed_scenarios(), get_culture(culture), ctx.backends.get(adapter), target,
+                                  config=cfg.generation())
+        result = _summary(summary, adapter=_identity(ctx, adapter))
     else:
-        if cfg.source == "seeds":
-            chosen = [seed for seed, _ in select_seeds(load_seed_scenarios(), cfg.n, cfg.seed)]
-            scenarios = [s.model_copy(update={"id": f"{scope}-{s.id}", "culture": scope, "source_scenario_id": s.id})
-                         for s in chosen]
-        else:
-            scenarios = [s for s in import_scenarios(cfg.path, culture=scope) if s.culture == scope]
-            scenarios = scenarios[: cfg.n] if cfg.n else scenarios
-        if not scenarios:
-            raise ClcaError(f"{cfg.path}: no scenario for culture {scope} — check the file's culture field")
+        scenarios = seed_scenarios_for(culture, cfg.n, cfg.seed) if cfg.source == "seeds" \
+            else imported_scenarios_for(cfg.path, culture, cfg.n)
         JsonlStore(target, Scenario).write_all(scenarios)
         result = {"source": cfg.source, "produced": len(scenarios)}
     if not JsonlStore(target, Scenario).read():
-        raise ClcaError(
-            f"{scope}: no scenario could be produced (see {out_dir}/scenarios.failures.jsonl) — use a stronger "
-            "`models.adapter`, or `scenarios.source: seeds`"
-        )
+        raise ClcaError(f"{culture}: no scenario could be produced (see {target.parent}) — use a stronger "
+                        "`models.adapter`, or `scenarios.source: seeds`")
     return result
 
 
-# ------------------------------------------------------------------------------------------------ roleplay
+def run_roleplay(ctx: RunContext, culture: str) -> dict[str, Any]:
+    from clca.roleplay import run_roleplay as run
+
+    a_cfg, b_cfg = ctx.config.models.for_role("agent_a"), ctx.config.models.for_role("agent_b")
+    summary = run(ctx.layout.scenarios(culture), ctx.layout.conversations(culture), ctx.backends.get(a_cfg),
+                  ctx.backends.get(b_cfg), ctx.config.roleplay)
+    return _summary(summary, agent_a=_identity(ctx, a_cfg), agent_b=_identity(ctx, b_cfg))
 
 
-def run_roleplay_stage(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
-    from clca.roleplay.runner import run_roleplay
+def run_judge(ctx: RunContext, culture: str) -> dict[str, Any]:
+    from clca.judge import run_judge as run
 
-    cfg = _cfg(ctx)
-    a_cfg, b_cfg = cfg.models.for_role("agent_a"), cfg.models.for_role("agent_b")
-    summary = run_roleplay(out(ctx, scope, "scenarios", SCENARIOS), out_dir / CONVERSATIONS,
-                           ctx.backends.get(a_cfg), ctx.backends.get(b_cfg), cfg.roleplay)
-    result = summary.model_dump(mode="json")
-    result["models"] = {"agent_a": _model_identity(ctx, a_cfg), "agent_b": _model_identity(ctx, b_cfg)}
-    return result
+    judge = ctx.config.models.for_role("judge")
+    summary = run(ctx.layout.conversations(culture), ctx.layout.judgements(culture), ctx.backends.get(judge),
+                  ctx.config.judge)
+    return _summary(summary, judge=_identity(ctx, judge))
 
 
-# --------------------------------------------------------------------------------------------------- judge
+def run_intents(ctx: RunContext, culture: str) -> dict[str, Any]:
+    from clca.intents import run_intents as run
 
-
-def run_judge_stage(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
-    from clca.judge import run_judge
-
-    cfg = _cfg(ctx)
-    judge_cfg = cfg.models.for_role("judge")
-    summary = run_judge(out(ctx, scope, "roleplay", CONVERSATIONS), out_dir / JUDGEMENTS,
-                        ctx.backends.get(judge_cfg), cfg.judge)
-    result = summary.model_dump(mode="json")
-    result["models"] = {"judge": _model_identity(ctx, judge_cfg)}
-    return result
-
-
-# ------------------------------------------------------------------------------------------------- intents
-
-
-def run_intents_stage(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
-    from clca.intents import run_intents
-
-    cfg = _cfg(ctx)
-    intents_cfg = cfg.models.for_role("intents")
-    summary = run_intents(out(ctx, scope, "roleplay", CONVERSATIONS), out_dir / INTENTS,
-                          ctx.backends.get(intents_cfg), cfg.intents,
-                          judgements_path=out(ctx, scope, "judge", JUDGEMENTS))
-    result = summary.model_dump(mode="json")
-    result["models"] = {"intents": _model_identity(ctx, intents_cfg)}
-    return result
-
-
-# ------------------------------------------------------------------------------------------------- dataset
+    labeller = ctx.config.models.for_role("intents")
+    summary = run(ctx.layout.conversations(culture), ctx.layout.intents(culture), ctx.backends.get(labeller),
+                  ctx.config.intents, judgements_path=ctx.layout.judgements(culture))
+    return _summary(summary, intents=_identity(ctx, labeller))
 
 
 def _concatenate(paths: list[Path], target: Path) -> Path:
@@ -179,129 +136,158 @@ def _concatenate(paths: list[Path], target: Path) -> Path:
     return target
 
 
-def run_dataset(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
+def run_dataset(ctx: RunContext, scope: str) -> dict[str, Any]:
     from clca.training.dataset import build_dataset
 
-    cfg = _cfg(ctx)
-    cultures = _cultures_of_scope(ctx, scope)
+    layout, members = ctx.layout, cultures_of_scope(ctx, scope)
+    out_dir = layout.stage_dir(scope, "dataset")
     inputs = {}
-    for stage, name in (("roleplay", CONVERSATIONS), ("judge", JUDGEMENTS), ("intents", INTENTS)):
-        paths = [out(ctx, c, stage, name) for c in cultures]
-        inputs[stage] = paths[0] if len(paths) == 1 else _concatenate(paths, out_dir / f"input.{name}")
-    judgements = inputs["judge"] if cfg.dataset.data == "kept" else None
-    manifest = build_dataset(inputs["roleplay"], out_dir / "dataset", cfg.dataset, judgements_path=judgements,
-                             intents_path=inputs["intents"])
+    for name, path_of in (("conversations", layout.conversations), ("judgements", layout.judgements),
+                          ("intents", layout.intents)):
+        paths = [path_of(c) for c in members]
+        inputs[name] = paths[0] if len(paths) == 1 else _concatenate(paths, out_dir / f"input.{paths[0].name}")
+    judgements = inputs["judgements"] if ctx.config.dataset.data == "kept" else None
+    manifest = build_dataset(inputs["conversations"], layout.dataset(scope), ctx.config.dataset,
+                             judgements_path=judgements, intents_path=inputs["intents"])
     return {"counts": manifest.counts, "data_sha256": manifest.data_sha256}
 
 
-# --------------------------------------------------------------------------------------------------- train
-
-
-def run_train(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
+def run_train(ctx: RunContext, scope: str) -> dict[str, Any]:
     from clca.training.trainer import train
 
-    summary = train(out(ctx, scope, "dataset", "dataset"), out_dir / "adapter", _cfg(ctx).train)
-    return summary.model_dump(mode="json")
+    return train(ctx.layout.dataset(scope), ctx.layout.adapter(scope), ctx.config.train).model_dump(mode="json")
 
 
 def adapter_spec(ctx: RunContext, culture: str) -> str:
+    """The backend spec of the student with the adapter trained for `culture`."""
     from clca.training.trainer import TrainSummary
 
-    summary_file = out(ctx, _train_scope_of(ctx, culture), "train", "adapter") / "summary.json"
-    return TrainSummary.model_validate_json(summary_file.read_text(encoding="utf-8")).adapter_spec
+    path = ctx.layout.train_summary(train_scope_of(ctx, culture))
+    return TrainSummary.model_validate_json(path.read_text(encoding="utf-8")).adapter_spec
 
 
-# ------------------------------------------------------------------------------------------------ evaluate
-
-
-def run_baselines(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
+def run_baselines(ctx: RunContext, culture: str) -> dict[str, Any]:
     """The student without CLCA, under each prompting strategy (persona = the paper's main baseline)."""
     from clca.evaluation.runner import run_evaluation
 
-    cfg = _cfg(ctx)
+    cfg = ctx.config
     backend = ctx.backends.get(cfg.models.student)
-    results = {}
-    for strategy in cfg.evaluation.baselines:
-        summary = run_evaluation(backend, cfg.evaluation.for_run(scope, strategy), out_dir / strategy)
-        results[strategy] = summary.model_dump(mode="json")
-    results["models"] = {"student": _model_identity(ctx, cfg.models.student)}
+    results: dict[str, Any] = {
+        strategy: run_evaluation(backend, cfg.evaluation.for_run(culture, strategy),
+                                 ctx.layout.baseline_eval(culture, strategy)).model_dump(mode="json")
+        for strategy in cfg.evaluation.baselines
+    }
+    results["models"] = {"student": _identity(ctx, cfg.models.student)}
     return results
 
 
-def run_clca_eval(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
+def run_clca_eval(ctx: RunContext, culture: str) -> dict[str, Any]:
     """The CLCA-trained student, evaluated on the same personas, then compared pairwise with the baseline."""
-    from clca.evaluation.runner import compare_runs, run_evaluation
+    from clca.evaluation.runner import run_evaluation
+    from clca.evaluation.scoring import compare_runs
 
-    cfg = _cfg(ctx)
-    student = cfg.models.student.model_copy(update={"spec": adapter_spec(ctx, scope)})
+    cfg, layout = ctx.config, ctx.layout
+    student = cfg.models.student.model_copy(update={"spec": adapter_spec(ctx, culture)})
     strategy = cfg.evaluation.clca_strategy
-    summary = run_evaluation(ctx.backends.get(student), cfg.evaluation.for_run(scope, strategy), out_dir / "clca")
+    summary = run_evaluation(ctx.backends.get(student), cfg.evaluation.for_run(culture, strategy),
+                             layout.clca_eval(culture))
     result: dict[str, Any] = {"clca": summary.model_dump(mode="json")}
-    baseline_dir = ctx.stage_dir(scope, "baseline") / strategy
+    baseline_dir = layout.baseline_eval(culture, strategy)
     if baseline_dir.exists():
-        comparison = compare_runs(out_dir / "clca", baseline_dir, cfg.evaluation.bootstrap_resamples,
+        comparison = compare_runs(layout.clca_eval(culture), baseline_dir, cfg.evaluation.bootstrap_resamples,
                                   seed=cfg.evaluation.seed)
-        write_json_atomic(out_dir / "compare.json", comparison)
-        result["comparison"] = {m: v["verdict"] for m, v in comparison["metrics"].items()}
-    result["models"] = {"student+adapter": _model_identity(ctx, student)}
+        write_json_atomic(layout.comparison(culture), comparison.model_dump(mode="json"))
+        result["comparison"] = {m: v.verdict for m, v in comparison.metrics.items()}
+    result["models"] = {"student+adapter": _identity(ctx, student)}
     return result
 
 
-# -------------------------------------------------------------------------------------------------- report
-
-
-def run_report(ctx: RunContext, scope: str, out_dir: Path) -> dict[str, Any]:
+def run_report(ctx: RunContext, scope: str) -> dict[str, Any]:
     from clca.report.build import write_report
 
     paths = write_report(ctx.run_dir)
     return {"files": [str(p.relative_to(ctx.run_dir)) for p in paths]}
 
 
-# ---------------------------------------------------------------------------------------------- the stages
+# ------------------------------------------------------------------------------------------- fingerprints
+
+
+def scenarios_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
+    cfg = ctx.config.scenarios
+    return {"scenarios": cfg.model_dump(mode="json", exclude={"batch_size"}),
+            "adapter": _role_fingerprint(ctx, "adapter") if cfg.source == "adapt" else None}
+
+
+def roleplay_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
+    return {"roleplay": _section(ctx.config.roleplay), "agent_a": _role_fingerprint(ctx, "agent_a"),
+            "agent_b": _role_fingerprint(ctx, "agent_b")}
+
+
+def judge_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
+    return {"judge": _section(ctx.config.judge), "model": _role_fingerprint(ctx, "judge")}
+
+
+def intents_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
+    return {"intents": _section(ctx.config.intents), "model": _role_fingerprint(ctx, "intents")}
+
+
+def baseline_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
+    return {"evaluation": _section_of_eval(ctx, exclude={"clca_strategy"}),
+            "student": _model_fingerprint(ctx.config.models.student)}
+
+
+def clca_eval_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
+    return {"evaluation": _section_of_eval(ctx, exclude={"baselines"}),
+            "student": _model_fingerprint(ctx.config.models.student)}
+
+
+def _section_of_eval(ctx: RunContext, exclude: set[str]) -> dict[str, Any]:
+    return ctx.config.evaluation.model_dump(mode="json", exclude=exclude)
+
+
+# ---------------------------------------------------------------------------------------------- upstream
+
+
+def upstream_of_report(ctx: RunContext, scope: str) -> list[tuple[str, str]]:
+    per_culture = ("scenarios", "roleplay", "judge", "intents", "baseline", "evaluate")
+    return [(c, stage) for c in cultures(ctx) for stage in per_culture] + [(s, "train") for s in train_scopes(ctx)]
+
+
+def _same_scope(*stages: str):
+    def upstream(ctx: RunContext, scope: str) -> list[tuple[str, str]]:
+        return [(scope, stage) for stage in stages]
+    return upstream
+
+
+def upstream_of_dataset(ctx: RunContext, scope: str) -> list[tuple[str, str]]:
+    return [(c, stage) for c in cultures_of_scope(ctx, scope) for stage in ("roleplay", "judge", "intents")]
+
+
+def upstream_of_clca_eval(ctx: RunContext, culture: str) -> list[tuple[str, str]]:
+    return [(train_scope_of(ctx, culture), "train"), (culture, "baseline")]
 
 
 def pipeline_stages() -> list[Stage]:
-    c = _cfg
-
-    def same(stage: str):
-        return lambda ctx, scope: [(scope, stage)]
-
+    """The stages of `clca run`, in order."""
     return [
-        Stage("culture", run_culture, lambda ctx, s: {"code": s}, lambda ctx, s: [], _per_culture),
-        Stage("scenarios", run_scenarios,
-              lambda ctx, s: {"scenarios": c(ctx).scenarios.model_dump(mode="json", exclude={"batch_size"}),
-                              "adapter": _role_fingerprint(ctx, "adapter") if c(ctx).scenarios.source == "adapt"
-                              else None},
-              same("culture"), _per_culture, ("scenario_",)),
-        Stage("roleplay", run_roleplay_stage,
-              lambda ctx, s: {"roleplay": _section(c(ctx).roleplay),
-                              "agent_a": _role_fingerprint(ctx, "agent_a"),
-                              "agent_b": _role_fingerprint(ctx, "agent_b")},
-              same("scenarios"), _per_culture, ("roleplay_",)),
-        Stage("judge", run_judge_stage,
-              lambda ctx, s: {"judge": _section(c(ctx).judge), "model": _role_fingerprint(ctx, "judge")},
-              same("roleplay"), _per_culture, ("judge_",)),
-        Stage("intents", run_intents_stage,
-              lambda ctx, s: {"intents": _section(c(ctx).intents),
-                              "model": _role_fingerprint(ctx, "intents")},
-              lambda ctx, s: [(s, "roleplay"), (s, "judge")], _per_culture, ("intents_",)),
-        Stage("dataset", run_dataset,
-              lambda ctx, s: {"dataset": c(ctx).dataset.model_dump(mode="json")},
-              lambda ctx, s: [(cu, st) for cu in _cultures_of_scope(ctx, s) for st in ("roleplay", "judge", "intents")],
-              _train_scopes, ("train_",)),
-        Stage("train", run_train, lambda ctx, s: {"train": c(ctx).train.model_dump(mode="json")},
-              same("dataset"), _train_scopes),
-        Stage("baseline", run_baselines,
-              lambda ctx, s: {"evaluation": c(ctx).evaluation.model_dump(mode="json", exclude={"clca_strategy"}),
-                              "student": _model_fingerprint(c(ctx).models.student)},
-              same("culture"), _per_culture, ("eval_",)),
-        Stage("evaluate", run_clca_eval,
-              lambda ctx, s: {"evaluation": c(ctx).evaluation.model_dump(mode="json", exclude={"baselines"}),
-                              "student": _model_fingerprint(c(ctx).models.student)},
-              lambda ctx, s: [(_train_scope_of(ctx, s), "train"), (s, "baseline")], _per_culture, ("eval_",)),
-        Stage("report", run_report, lambda ctx, s: {"report": 1},
-              lambda ctx, s: [(cu, st) for cu in _per_culture(ctx)
-                              for st in ("scenarios", "roleplay", "judge", "intents", "baseline", "evaluate")]
-              + [(sc, "train") for sc in _train_scopes(ctx)],
-              lambda ctx: [ALL]),
+        Stage(name="culture", run=run_culture, settings=lambda ctx, scope: {"code": scope},
+              upstream=_same_scope(), scopes=cultures),
+        Stage(name="scenarios", run=run_scenarios, settings=scenarios_settings, upstream=_same_scope("culture"),
+              scopes=cultures, template_prefixes=("scenario_",)),
+        Stage(name="roleplay", run=run_roleplay, settings=roleplay_settings, upstream=_same_scope("scenarios"),
+              scopes=cultures, template_prefixes=("roleplay_",)),
+        Stage(name="judge", run=run_judge, settings=judge_settings, upstream=_same_scope("roleplay"),
+              scopes=cultures, template_prefixes=("judge_",)),
+        Stage(name="intents", run=run_intents, settings=intents_settings, upstream=_same_scope("roleplay", "judge"),
+              scopes=cultures, template_prefixes=("intents_",)),
+        Stage(name="dataset", run=run_dataset, settings=lambda ctx, scope: {"dataset": ctx.config.dataset.model_dump(mode="json")},
+              upstream=upstream_of_dataset, scopes=train_scopes, template_prefixes=("train_",)),
+        Stage(name="train", run=run_train, settings=lambda ctx, scope: {"train": ctx.config.train.model_dump(mode="json")},
+              upstream=_same_scope("dataset"), scopes=train_scopes),
+        Stage(name="baseline", run=run_baselines, settings=baseline_settings, upstream=_same_scope("culture"),
+              scopes=cultures, template_prefixes=("eval_",)),
+        Stage(name="evaluate", run=run_clca_eval, settings=clca_eval_settings, upstream=upstream_of_clca_eval,
+              scopes=cultures, template_prefixes=("eval_",)),
+        Stage(name="report", run=run_report, settings=lambda ctx, scope: {"report": 1},
+              upstream=upstream_of_report, scopes=report_scope),
     ]

@@ -7,17 +7,19 @@ output, so `clca report <run_dir>` is instant and can be rerun on a partial run 
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from clca.errors import InputDataError
+from clca.evaluation.schema import Comparison, MetricValue, RunMetrics
 from clca.intents.schema import ConversationIntents
 from clca.jsonl import JsonlStore
 from clca.judge.schema import Judgement
+from clca.layout import SHARED_SCOPE, EvalFiles, RunLayout, failures_path
 from clca.pipeline.manifest import Manifest
-from clca.pipeline.stages import CONVERSATIONS, INTENTS, JUDGEMENTS, SCENARIOS, SHARED
 from clca.records import Failure, utc_now
 from clca.report import plots
 from clca.report.model import (
@@ -42,24 +44,35 @@ def _read(path: Path, model) -> list:
     return JsonlStore(path, model).read() if path.is_file() else []
 
 
-def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+M = TypeVar("M", bound=BaseModel)
 
 
-def _estimate(entry: dict[str, Any] | None) -> Estimate:
-    if not entry or entry.get("value") is None:
+def _typed(path: Path, model: type[M]) -> M | None:
+    """A stage's JSON output as its type; None when it is not there yet, one clear error when it is corrupt."""
+    if not path.is_file():
+        return None
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<document>"
+        raise InputDataError(f"{path}: {where}: {first['msg'][:200]} — the file is corrupt; rerun the stage that "
+                             "wrote it (`clca run --force STAGE`)") from None
+
+
+def _estimate(entry: MetricValue | None) -> Estimate:
+    if entry is None or entry.value is None:
         return Estimate(value=None)
-    ci = entry.get("ci95") or (None, None)
-    return Estimate(value=entry["value"], ci_low=ci[0], ci_high=ci[1])
+    ci = entry.ci95 or (None, None)
+    return Estimate(value=entry.value, ci_low=ci[0], ci_high=ci[1])
 
 
-def _data_stats(run_dir: Path, culture: str) -> tuple[CultureDataStats, list[Conversation], dict[str, Any]]:
-    base = run_dir / culture
-    scenarios = _read(base / "scenarios" / SCENARIOS, Scenario)
-    scenario_failures = _read(base / "scenarios" / "scenarios.failures.jsonl", Failure)
-    conversations = _read(base / "roleplay" / CONVERSATIONS, Conversation)
-    judgements = {j.conversation_id: j for j in _read(base / "judge" / JUDGEMENTS, Judgement)}
-    intents = {i.conversation_id: i for i in _read(base / "intents" / INTENTS, ConversationIntents)}
+def _data_stats(layout: RunLayout, culture: str) -> tuple[CultureDataStats, list[Conversation], dict[str, Any]]:
+    scenarios = _read(layout.scenarios(culture), Scenario)
+    scenario_failures = _read(failures_path(layout.scenarios(culture)), Failure)
+    conversations = _read(layout.conversations(culture), Conversation)
+    judgements = {j.conversation_id: j for j in _read(layout.judgements(culture), Judgement)}
+    intents = {i.conversation_id: i for i in _read(layout.intents(culture), ConversationIntents)}
     kept = [c for c in conversations if c.id in judgements and judgements[c.id].keep]
     turns = [t for c in kept for t in c.turns]
     labelled = [i for ci in intents.values() for i in ci.intents if i.kind is not None]
@@ -100,74 +113,110 @@ def _sample(kept: list[Conversation], intents: dict[str, ConversationIntents]) -
     )
 
 
-def _result_row(culture: str, variant: str, metrics: dict[str, Any]) -> ResultRow:
-    overall = metrics["overall"]
+def _result_row(culture: str, variant: str, metrics: RunMetrics) -> ResultRow:
+    overall = metrics.overall
     return ResultRow(
-        culture=culture, variant=variant, model=str(metrics.get("model", {}).get("model", "")),
+        culture=culture, variant=variant, model=str(metrics.model.get("model", "")),
         kl=_estimate(overall.get("kl")), jsd=_estimate(overall.get("js")), emd=_estimate(overall.get("emd")),
         accuracy=_estimate(overall.get("accuracy")),
-        invalid_rate=(overall.get("invalid_rate") or {}).get("value"),
-        n_personas=metrics.get("n_personas"), n_questions=len(metrics.get("per_question", {})),
-        skipped_questions=sorted(metrics.get("skipped_questions") or {}),
+        invalid_rate=overall["invalid_rate"].value if "invalid_rate" in overall else None,
+        n_personas=metrics.n_personas, n_questions=len(metrics.per_question),
+        skipped_questions=sorted(metrics.skipped_questions),
     )
 
 
-def _reference_rows(culture: str, metrics: dict[str, Any]) -> list[ResultRow]:
-    rows = []
-    for name in ("uniform", "majority"):
-        ref = metrics.get("reference_rows", {}).get(name)
-        if ref:
-            rows.append(ResultRow(
-                culture=culture, variant=f"{name} answers (reference)", kind="reference",
-                kl=Estimate(value=ref.get("kl")), jsd=Estimate(value=ref.get("js")), emd=Estimate(value=ref.get("emd")),
-                accuracy=Estimate(value=ref.get("accuracy")), invalid_rate=ref.get("invalid_rate"),
-                n_questions=len(metrics.get("per_question", {})),
-            ))
-    return rows
+def _reference_rows(culture: str, metrics: RunMetrics) -> list[ResultRow]:
+    return [
+        ResultRow(culture=culture, variant=f"{name} answers (reference)", kind="reference",
+                  kl=Estimate(value=ref.kl), jsd=Estimate(value=ref.js), emd=Estimate(value=ref.emd),
+                  accuracy=Estimate(value=ref.accuracy), invalid_rate=ref.invalid_rate,
+                  n_questions=len(metrics.per_question))
+        for name, ref in metrics.reference_rows.items() if name in ("uniform", "majority")
+    ]
 
 
-def _comparisons(culture: str, compare: dict[str, Any], baseline: str) -> list[ComparisonRow]:
+_VERDICT_TEXT = {"a better": "CLCA better beyond noise", "b better": "baseline better beyond noise",
+                 "no significant difference": "no significant difference", "not testable": "not testable"}
+
+
+def _comparisons(culture: str, compare: Comparison, baseline: str) -> list[ComparisonRow]:
     rows = []
-    for metric, c in compare["metrics"].items():
+    for metric, c in compare.metrics.items():
         if metric not in (*METRICS, "invalid_rate"):
             continue
-        verdict = c["verdict"].replace("A better", "CLCA better").replace("B better", "baseline better")
-        ci = c.get("ci95") or (None, None)
+        ci = c.ci95 or (None, None)
+        verdict = _VERDICT_TEXT[c.verdict] + (f" ({c.reason})" if c.verdict == "not testable" and c.reason else "")
         rows.append(ComparisonRow(culture=culture, metric=METRIC_NAMES.get(metric, metric), baseline=baseline,
-                                  candidate="CLCA", difference=c["a_minus_b"], ci_low=ci[0], ci_high=ci[1],
+                                  candidate="CLCA", difference=c.a_minus_b, ci_low=ci[0], ci_high=ci[1],
                                   verdict=verdict))
     return rows
 
 
-def _moved_questions(baseline: dict[str, Any], clca: dict[str, Any]) -> list[tuple[str, list[str], dict]]:
-    common = [q for q in clca["per_question"] if q in baseline["per_question"]]
-    moved = sorted(common, key=lambda q: -abs(clca["per_question"][q]["kl"] - baseline["per_question"][q]["kl"]))
+def _moved_questions(baseline: RunMetrics, clca: RunMetrics) -> list[tuple[str, list[str], dict]]:
+    common = [q for q in clca.per_question if q in baseline.per_question]
+    moved = sorted(common, key=lambda q: -abs(clca.per_question[q].kl - baseline.per_question[q].kl))
     panels = []
     for qid in moved[:MOVED_QUESTIONS]:
-        b, c = baseline["per_question"][qid], clca["per_question"][qid]
-        labels = list(c["survey_distribution"]) + ["invalid"]
+        b, c = baseline.per_question[qid], clca.per_question[qid]
+        labels = [*c.survey_distribution, "invalid"]
         series = {
-            "survey": [c["survey_distribution"][k] for k in labels[:-1]] + [0.0],
-            "persona baseline": [b["model_distribution"].get(k, 0.0) for k in labels],
-            "CLCA": [c["model_distribution"].get(k, 0.0) for k in labels],
+            "survey": [c.survey_distribution[k] for k in labels[:-1]] + [0.0],
+            "persona baseline": [b.model_distribution.get(k, 0.0) for k in labels],
+            "CLCA": [c.model_distribution.get(k, 0.0) for k in labels],
         }
-        title = f"{qid}: KL {b['kl']:.3f} → {c['kl']:.3f}"
-        panels.append((title, labels, series))
+        panels.append((f"{qid}: KL {b.kl:.3f} → {c.kl:.3f}", labels, series))
     return panels
 
 
 def _loss_curve(path: Path) -> list[tuple[int, float]]:
     if not path.is_file():
         return []
-    with open(path, encoding="utf-8") as fh:
-        return [(int(float(r["step"])), float(r["loss"])) for r in csv.DictReader(fh)]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [(int(float(r["step"])), float(r["loss"])) for r in csv.DictReader(fh)]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InputDataError(f"{path}: not a loss table with step and loss columns ({exc}) — rerun "
+                             "`clca run --force train`") from None
+
+
+class _Evaluations:
+    """One culture's evaluation results, gathered into result rows, comparison rows and plot data."""
+
+    def __init__(self, layout: RunLayout, culture: str, baselines: list[str], baseline_strategy: str):
+        self.culture = culture
+        self.baseline: RunMetrics | None = None
+        self.rows: list[ResultRow] = []
+        self.references: list[ResultRow] = []
+        self.notes: list[str] = []
+        for strategy in baselines:
+            metrics = _typed(layout.baseline_eval(culture, strategy) / EvalFiles.METRICS, RunMetrics)
+            if metrics is None:
+                self.notes.append(f"{culture}: no {strategy} baseline evaluation yet")
+                continue
+            label = f"{strategy} prompting" + (" (baseline)" if strategy == baseline_strategy else "")
+            self.rows.append(_result_row(culture, label, metrics))
+            self.baseline = metrics if strategy == baseline_strategy else self.baseline
+            self.references = self.references or _reference_rows(culture, metrics)
+        self.clca = _typed(layout.clca_eval(culture) / EvalFiles.METRICS, RunMetrics)
+        if self.clca is None:
+            self.notes.append(f"{culture}: the CLCA-trained student has not been evaluated yet")
+        else:
+            self.rows.append(_result_row(culture, "CLCA", self.clca))
+        self.comparison = _typed(layout.comparison(culture), Comparison)
+
+    def category_deltas(self) -> dict[str, float]:
+        if self.baseline is None or self.clca is None:
+            return {}
+        return {cat: self.clca.by_category[cat]["kl"] - values["kl"]
+                for cat, values in self.baseline.by_category.items() if cat in self.clca.by_category}
 
 
 def build_report_data(run_dir: Path) -> ReportData:
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
+    """Everything the report shows, read from a run directory's artifacts (nothing is recomputed)."""
+    layout = RunLayout(run_dir)
+    if not layout.manifest.is_file():
         raise InputDataError(f"{run_dir}: no manifest.json — not a clca run directory (create one with `clca run`)")
-    manifest = Manifest.load_or_new(manifest_path, run_dir.name)
+    manifest = Manifest.load_or_new(layout.manifest, run_dir.name)
     config = manifest.config
     cultures: list[str] = config.get("cultures", [])
     evaluation = config.get("evaluation", {})
@@ -175,72 +224,58 @@ def build_report_data(run_dir: Path) -> ReportData:
     models = {role: (spec or {}).get("spec", "") for role, spec in config.get("models", {}).items() if spec}
     data = ReportData(run_name=manifest.name, created_at=utc_now(), cultures=cultures, models=models)
 
-    plot_dir = run_dir / "report_files"
-    loss_curves: dict[str, list[tuple[int, float]]] = {}
     distribution_panels: list = []
     category_deltas: dict[str, dict[str, float]] = {}
     samples = []
     for culture in cultures:
-        stats, kept, intents = _data_stats(run_dir, culture)
+        stats, kept, intents = _data_stats(layout, culture)
         data.data_stats.append(stats)
         samples.append(_sample(kept, intents))
-
-        references: list[ResultRow] = []
-        baseline_metrics = None
-        for strategy in evaluation.get("baselines", []):
-            metrics = _json(run_dir / culture / "baseline" / strategy / "metrics.json")
-            if metrics is None:
-                data.notes.append(f"{culture}: no {strategy} baseline evaluation yet")
-                continue
-            label = f"{strategy} prompting" + (" (baseline)" if strategy == baseline_strategy else "")
-            data.results.append(_result_row(culture, label, metrics))
-            if strategy == baseline_strategy:
-                baseline_metrics = metrics
-            references = references or _reference_rows(culture, metrics)
-        clca_metrics = _json(run_dir / culture / "evaluate" / "clca" / "metrics.json")
-        if clca_metrics is None:
-            data.notes.append(f"{culture}: the CLCA-trained student has not been evaluated yet")
-        else:
-            data.results.append(_result_row(culture, "CLCA", clca_metrics))
-        data.results.extend(references)  # after the models: uniform / majority answers as yardsticks
-        compare = _json(run_dir / culture / "evaluate" / "compare.json")
-        if compare is not None:
-            data.comparisons.extend(_comparisons(culture, compare, f"{baseline_strategy} baseline"))
-        if baseline_metrics and clca_metrics:
-            distribution_panels += [(f"{culture} {t}", labels, s)
-                                    for t, labels, s in _moved_questions(baseline_metrics, clca_metrics)]
-            category_deltas[culture] = {
-                cat: clca_metrics["by_category"][cat]["kl"] - values["kl"]
-                for cat, values in baseline_metrics["by_category"].items() if cat in clca_metrics["by_category"]
-            }
-
-    scopes = [SHARED] if config.get("adapter") == "shared" else cultures
-    for scope in scopes:
-        curve = _loss_curve(run_dir / scope / "train" / "adapter" / "loss.csv")
-        if curve:
-            loss_curves[scope] = curve
-
+        found = _Evaluations(layout, culture, evaluation.get("baselines", []), baseline_strategy)
+        data.notes += found.notes
+        data.results += found.rows + found.references  # uniform / majority answers as yardsticks after the models
+        if found.comparison is not None:
+            data.comparisons += _comparisons(culture, found.comparison, f"{baseline_strategy} baseline")
+        if found.baseline is not None and found.clca is not None:
+            distribution_panels += [(f"{culture} {t}", labels, series)
+                                    for t, labels, series in _moved_questions(found.baseline, found.clca)]
+            category_deltas[culture] = found.category_deltas()
     data.sample = next((s for s in samples if s is not None), None)
+    scopes = [SHARED_SCOPE] if config.get("adapter") == "shared" else cultures
+    loss_curves = {scope: curve for scope in scopes if (curve := _loss_curve(layout.loss_csv(scope)))}
+    _add_plots(data, layout, distribution_panels, category_deltas, loss_curves)
+    return data
+
+
+def _add_plots(data: ReportData, layout: RunLayout, distribution_panels: list,
+               category_deltas: dict[str, dict[str, float]], loss_curves: dict[str, list[tuple[int, float]]]) -> None:
+    plot_dir = layout.report_files()
     if distribution_panels:
         path = plots.plot_question_distributions(distribution_panels[: 2 * MOVED_QUESTIONS],
                                                  plot_dir / "moved_questions.png")
         data.plots["Answer distributions of the questions that moved most (survey vs persona baseline vs CLCA)"] = \
-            str(path.relative_to(run_dir))
+            str(path.relative_to(layout.run_dir))
     if category_deltas:
         path = plots.plot_category_deltas(category_deltas, "KL", plot_dir / "category_deltas.png")
-        data.plots["Per-category change in KL, CLCA − persona baseline"] = str(path.relative_to(run_dir))
+        data.plots["Per-category change in KL, CLCA − persona baseline"] = str(path.relative_to(layout.run_dir))
     if loss_curves:
         path = plots.plot_loss_curves(loss_curves, plot_dir / "training_loss.png")
-        data.plots["Training loss"] = str(path.relative_to(run_dir))
-    return data
+        data.plots["Training loss"] = str(path.relative_to(layout.run_dir))
 
 
 def write_report(run_dir: str | Path) -> list[Path]:
-    """Write `report.md`, `report.html` (self-contained) and `report_data.json` into the run directory."""
-    run_dir = Path(run_dir)
-    data = build_report_data(run_dir)
-    md_path, html_path, json_path = run_dir / "report.md", run_dir / "report.html", run_dir / "report_data.json"
+    """Write `report.md`, `report.html` (self-contained) and `report_data.json` into the run directory.
+
+    Args:
+        run_dir: a run directory made by `clca run` (finished or not: missing parts are noted).
+
+    Returns:
+        The three paths written.
+    """
+    layout = RunLayout(Path(run_dir))
+    data = build_report_data(layout.run_dir)
+    md_path, html_path, json_path = layout.report_outputs()
     md_path.write_text(render_markdown(data), encoding="utf-8")
-    html_path.write_text(render_html(data, run_dir), encoding="utf-8")
+    html_path.write_text(render_html(data, layout.run_dir), encoding="utf-8")
     json_path.write_text(data.model_dump_json(indent=2), encoding="utf-8")
     return [md_path, html_path, json_path]

@@ -9,19 +9,9 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers / CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+from clca.plotting import plot_loss_curves, save_figure  # noqa: E402
 
-def plot_loss_curves(curves: dict[str, list[tuple[int, float]]], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    for label, points in curves.items():
-        if points:
-            steps, losses = zip(*points, strict=True)
-            ax.plot(steps, losses, marker="." if len(points) < 30 else None, label=label)
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("training loss")
-    ax.set_title("CLCA LoRA training loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _save(fig, path)
+__all__ = ["plot_category_deltas", "plot_loss_curves", "plot_question_distributions"]
 
 
 def plot_question_distributions(
@@ -46,7 +36,7 @@ def plot_question_distributions(
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_category_deltas(deltas: dict[str, dict[str, float]], metric: str, path: Path) -> Path:
@@ -64,12 +54,4 @@ def plot_category_deltas(deltas: dict[str, dict[str, float]], metric: str, path:
     ax.set_ylabel(f"Δ {metric} (CLCA − persona baseline)")
     ax.set_title(f"Per-category change in {metric} (negative = closer to the survey)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

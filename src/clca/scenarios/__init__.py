@@ -4,11 +4,11 @@ from clca.scenarios.config import ScenariosConfig
 from clca.scenarios.generate import (
     ScenarioGenerationSummary,
     adapt_scenarios,
-    failures_path,
     load_seed_scenarios,
     scenarios_from_norms,
+    seed_scenarios_for,
 )
-from clca.scenarios.importers import import_scenarios
+from clca.scenarios.importers import import_scenarios, imported_scenarios_for
 from clca.scenarios.schema import Participant, Scenario
 
 __all__ = [
@@ -17,8 +17,9 @@ __all__ = [
     "ScenarioGenerationSummary",
     "ScenariosConfig",
     "adapt_scenarios",
-    "failures_path",
     "import_scenarios",
+    "imported_scenarios_for",
     "load_seed_scenarios",
     "scenarios_from_norms",
+    "seed_scenarios_for",
 ]

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from clca.cultures import CultureCard
 from clca.errors import InputDataError
+from clca.layout import failures_path, summary_path
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
 from clca.llm.base import Backend, GenerationRequest, Message
 from clca.paths import PACKAGE_DATA_DIR
@@ -62,17 +63,6 @@ class ScenarioGenerationSummary(BaseModel):
 def load_seed_scenarios(path: str | Path | None = None) -> list[Scenario]:
     """The bundled culture-neutral seed scenarios (or another file in the same JSONL format)."""
     return JsonlStore(path or SEED_SCENARIOS_PATH, Scenario).read()
-
-
-def failures_path(out_path: str | Path) -> Path:
-    """`adapted.jsonl` → `adapted.failures.jsonl`."""
-    out_path = Path(out_path)
-    return out_path.with_name(out_path.name.removesuffix(".jsonl") + ".failures.jsonl")
-
-
-def summary_path(out_path: str | Path) -> Path:
-    out_path = Path(out_path)
-    return out_path.with_name(out_path.name.removesuffix(".jsonl") + ".summary.json")
 
 
 def _names_hint(culture: CultureCard) -> str:
@@ -282,3 +272,19 @@ def scenarios_from_norms(
         items.append(_Item(id=item_id, prompt=prompt, build=builder(norm, item_id)))
     return _run_items(items, backend, Path(out_path), cfg, culture=culture.code, stage="scenarios.from_norms",
                       template=template, need_relationship=True, notes=notes, requested=len(items))
+
+
+def seed_scenarios_for(culture: str, n: int | None, seed: int) -> list[Scenario]:
+    """The bundled culture-neutral seeds as they are, relabelled for `culture` (the culture then enters only
+    through the role-play prompt's culture description).
+
+    Args:
+        culture: ISO 3166 alpha-3 code.
+        n: how many (None = every seed once).
+        seed: selects and orders the seeds.
+
+    Returns:
+        Scenarios with ids `<culture>-<seed id>`.
+    """
+    return [s.model_copy(update={"id": f"{culture}-{s.id}", "culture": culture, "source_scenario_id": s.id})
+            for s, _ in select_seeds(load_seed_scenarios(), n, seed)]

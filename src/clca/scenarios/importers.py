@@ -213,3 +213,20 @@ def _from_clca(rec: dict, where: str, lineno: int, culture: str | None) -> Scena
     return Scenario(id=f"clca-{ident}", culture=code, setting=f"{setting} {persona}".strip(),
                     relationship=_relationship(rec["relationship"], where) if "relationship" in rec else "acquaintance",
                     participants=tuple(people), source="clca")
+
+
+def imported_scenarios_for(path: str | Path, culture: str, n: int | None) -> list[Scenario]:
+    """The scenarios of an imported file that belong to `culture` (the first `n`); none is an error.
+
+    Args:
+        path: a Sotopia or CLCA scenario file.
+        culture: ISO 3166 alpha-3 code.
+        n: how many at most (None = all).
+
+    Returns:
+        The culture's scenarios, in file order.
+    """
+    scenarios = [s for s in import_scenarios(path, culture=culture) if s.culture == culture]
+    if not scenarios:
+        raise InputDataError(f"{path}: no scenario for culture {culture} — check the file's culture field")
+    return scenarios[:n] if n else scenarios

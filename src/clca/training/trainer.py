@@ -22,14 +22,17 @@ import resource
 import sys
 from pathlib import Path
 
+import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
 from clca import __version__
 from clca.errors import ConfigError, InputDataError
 from clca.jsonl import write_json_atomic
 from clca.llm.base import Message
+from clca.plotting import plot_loss_curves
 from clca.records import utc_now
 from clca.training.config import TrainConfig
+from clca.training.progress import show_progress_in_clca_bar as _show_progress_in_clca_bar
 from clca.training.dataset import DATA_DIR, DatasetManifest, load_manifest, rows_sha256
 from clca.training.student import load_student
 from clca.training.tokenize import encode_chat, tokenizer_fingerprint
@@ -123,7 +126,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     import torch
     from peft import LoraConfig
     from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     config = (config or TrainConfig()).resolved()
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
@@ -152,48 +155,13 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     model_dtype = next(model.parameters()).dtype
     device_type = "cuda" if torch.cuda.is_available() else "cpu"
     batching = resolve_batching(config.batching, device_type, model)
-    args = SFTConfig(
-        output_dir=str(out_dir / CHECKPOINTS),
-        per_device_train_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=accumulation,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_epochs,
-        max_steps=config.max_steps,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps (transformers 5)
-        weight_decay=config.weight_decay,
-        optim=config.optimizer,
-        seed=config.seed,
-        data_seed=config.seed,
-        bf16=model_dtype == torch.bfloat16,
-        fp16=model_dtype == torch.float16,
-        activation_checkpointing=config.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
-        dataloader_pin_memory=device_type == "cuda",
-        # on CPU, accelerate sets up multi-process (gloo) training only when told it is CPU: without this, every
-        # torchrun process trained its own replica as "rank 0" and all of them wrote the outputs
-        use_cpu=device_type == "cpu",
-        ddp_find_unused_parameters=False,  # every LoRA parameter takes part in every forward pass
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        report_to="none",
-        disable_tqdm=os.environ.get("CLCA_PROGRESS", "1") == "0",
-        # Examples are already tokenised and truncated by us, so TRL's own truncation stays off; padding-free
-        # batches then concatenate examples instead of padding them.
-        max_length=None,
-        padding_free=batching == "padding_free",
-        train_sampling_strategy="group_by_length" if batching == "group_by_length" else "random",
-        dataset_num_proc=None,
-        # Padding-free batches hold no pad tokens, so "all" is exact there; padded batches count the mask.
-        include_num_input_tokens_seen="all" if batching == "padding_free" else "non_padding",
-    )
+    args = _sft_args(config, out_dir, accumulation, model_dtype, device_type, batching)
     if args.world_size != world_size:
         raise ConfigError(f"launched as {world_size} processes (WORLD_SIZE) but the trainer runs {args.world_size} "
                           "— launch with `torchrun` or `accelerate launch` so that every process joins one job")
     trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
                          peft_config=peft_config)
+    _show_progress_in_clca_bar(trainer)
 
     resume_from = _last_checkpoint(out_dir / CHECKPOINTS) if config.resume else None
     if resume_from:
@@ -224,6 +192,51 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     if world_size > 1:
         trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def _sft_args(config: TrainConfig, out_dir: Path, accumulation: int, model_dtype, device_type: str,
+              batching: str):
+    """TRL's SFTConfig from ours: the one place where clca's training settings meet the Trainer's."""
+    import torch
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(out_dir / CHECKPOINTS),
+        per_device_train_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_epochs,
+        max_steps=config.max_steps,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps (transformers 5)
+        weight_decay=config.weight_decay,
+        optim=config.optimizer,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=model_dtype == torch.bfloat16,
+        fp16=model_dtype == torch.float16,
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        dataloader_pin_memory=device_type == "cuda",
+        # on CPU, accelerate sets up multi-process (gloo) training only when told it is CPU: without this, every
+        # torchrun process trained its own replica as "rank 0" and all of them wrote the outputs
+        use_cpu=device_type == "cpu",
+        ddp_find_unused_parameters=False,  # every LoRA parameter takes part in every forward pass
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        report_to="none",
+        disable_tqdm=True,  # progress and loss go to clca's own bar (TrainingProgress)
+        # Examples are already tokenised and truncated by us, so TRL's own truncation stays off; padding-free
+        # batches then concatenate examples instead of padding them.
+        max_length=None,
+        padding_free=batching == "padding_free",
+        train_sampling_strategy="group_by_length" if batching == "group_by_length" else "random",
+        dataset_num_proc=None,
+        # Padding-free batches hold no pad tokens, so "all" is exact there; padded batches count the mask.
+        include_num_input_tokens_seen="all" if batching == "padding_free" else "non_padding",
+    )
 
 
 def resolve_batching(batching: str, device_type: str, model) -> str:
@@ -278,58 +291,14 @@ def _write_outputs(out_dir: Path, summary: TrainSummary, manifest: DatasetManife
         writer.writerow(["step", "loss"])
         writer.writerows(losses)
     tmp.replace(out_dir / "loss.csv")
-    _plot_loss(out_dir / "loss.png", losses, summary)
+    plot_loss_curves({summary.config.student: losses}, out_dir / "loss.png",
+                     title=f"LoRA SFT of {summary.config.student} ({summary.config.preset} preset)")
     (out_dir / "README.md").write_text(_model_card(summary, manifest), encoding="utf-8")
 
 
-def _plot_loss(path: Path, losses, summary: TrainSummary) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    if losses:
-        ax.plot([s for s, _ in losses], [v for _, v in losses], marker="." if len(losses) < 50 else None)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("training loss (assistant tokens)")
-    ax.set_title(f"LoRA SFT of {summary.config.student} ({summary.config.preset} preset)", fontsize=9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def _model_card(summary: TrainSummary, manifest: DatasetManifest) -> str:
-    c = summary.config
-    counts = manifest.counts
     loss = f"{summary.first_loss:.4f} → {summary.last_loss:.4f}" if summary.first_loss is not None else "n/a"
-    return f"""---
-library_name: peft
-tags: [clca, lora, culture-adaptation]
----
-# CLCA LoRA adapter for `{c.student}`
-
-A LoRA adapter trained with clca {__version__} (cultural-learning-based culture adaptation, Liu et al., ACL 2025)
-on multi-task role-play data: participant views (dialogue) and per-turn intent prediction.
-
-Load it with the backend spec `{summary.adapter_spec}`.
-
-## Data
-- dataset: `{summary.dataset_dir}` — {summary.examples} examples ({counts.get('dialogue_examples', 0)} dialogue,
-  {counts.get('intent_examples', 0)} intent) from {counts.get('conversations_used', 0)} conversations
-  (selection: `{manifest.config.data}`, tasks: `{manifest.config.tasks}`)
-- data hash (token ids + labels): `{summary.data_sha256}`
-- sources: {", ".join(f"{k} `{v.sha256[:12]}`" for k, v in manifest.sources.items())}
-
-## Training
-- preset `{c.preset}`: LoRA r={c.lora_r}, alpha={c.lora_alpha}, dropout={c.lora_dropout}, targets {c.target_modules}
-- lr {c.learning_rate}, schedule {c.lr_scheduler}, epochs {c.num_epochs}, max steps {c.max_steps},
-  batch {c.batch_size} (per device {c.per_device_batch_size} × {summary.world_size} process(es)), seed {c.seed}
-- 4-bit base (QLoRA): {summary.quantized_4bit}; gradient checkpointing: {c.gradient_checkpointing}
-- steps {summary.global_step}, epochs {summary.epochs_done:.2f}, loss {loss}
-- loss only on the trained speaker's / intent answers' tokens; see `training_config.json`, `loss.csv`, `loss.png`
-"""
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(
+        (Path(__file__).parent / "templates" / "model_card.md.j2").read_text(encoding="utf-8"))
+    return template.render(c=summary.config, s=summary, m=manifest, counts=manifest.counts, loss=loss,
+                           version=__version__)
