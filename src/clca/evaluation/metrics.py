@@ -116,7 +116,9 @@ class QuestionAnswers:
     """Everything needed to score one question over N personas.
 
     `choices[i]` is the index of persona i's answer among `codes`, or `len(codes)` for invalid.
-    `probs` (optional, N × k) are per-persona option probabilities (logprob mode).
+    `probs` (optional) is a per-persona *soft* distribution: N × k option probabilities (logprob mode), or
+    N × (k+1) shares whose last column is the invalid share (generate mode with several samples per persona,
+    see `shares_from_samples`). Rows sum to 1.
     `truth[i]` is the index of the respondent's own valid answer, or -1 when unknown/missing.
     """
 
@@ -146,15 +148,49 @@ def model_distribution(q: QuestionAnswers, weights: np.ndarray, soft: bool = Fal
     """(B × (k+1)) answer distributions: weighted histogram of choices, or weighted mean of probs (`soft`)."""
     weights = np.atleast_2d(weights).astype(np.float64)
     if soft:
-        if q.probs is None:
-            raise ValueError(f"{q.qid}: soft distribution needs option probabilities (logprob mode)")
-        valid = weights @ q.probs
-        dist = np.concatenate([valid, np.zeros((weights.shape[0], 1))], axis=1)
+        dist = weights @ soft_distribution(q)
     else:
         onehot = np.zeros((len(q.choices), q.k + 1))
         onehot[np.arange(len(q.choices)), q.choices] = 1.0
         dist = weights @ onehot
     return dist / weights.sum(axis=1, keepdims=True)
+
+
+def soft_distribution(q: QuestionAnswers) -> np.ndarray:
+    """(N × (k+1)) per-persona soft distributions of `q.probs`, with the invalid slot (0 in logprob mode).
+
+    Raises:
+        ValueError: no probabilities, wrong width, negative or non-finite values, or rows not summing to 1.
+    """
+    if q.probs is None:
+        raise ValueError(f"{q.qid}: a soft distribution needs option probabilities or sampled-answer shares")
+    probs = np.asarray(q.probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] not in (q.k, q.k + 1) or probs.shape[0] != len(q.choices):
+        raise ValueError(f"{q.qid}: probs must be N × {q.k} or N × {q.k + 1}, got {probs.shape}")
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError(f"{q.qid}: probs rows must be non-negative and sum to 1")
+    if probs.shape[1] == q.k:
+        probs = np.concatenate([probs, np.zeros((probs.shape[0], 1))], axis=1)
+    return probs
+
+
+def shares_from_samples(samples: Sequence[Sequence[int]], k: int) -> np.ndarray:
+    """(N × (k+1)) shares of each persona's sampled answers; index `k` (= len(codes)) marks an invalid answer.
+
+    Args:
+        samples: per persona, the option indices of its N sampled answers (generate mode, temperature > 0).
+        k: number of valid options.
+
+    Returns:
+        Rows summing to 1, last column = share of invalid samples; use as `QuestionAnswers.probs`.
+    """
+    out = np.zeros((len(samples), k + 1))
+    for i, drawn in enumerate(samples):
+        drawn = np.asarray(drawn, dtype=np.int64)
+        if drawn.size == 0 or np.any(drawn < 0) or np.any(drawn > k):
+            raise ValueError(f"persona {i}: samples must be a non-empty list of indices in 0..{k}")
+        out[i] = np.bincount(drawn, minlength=k + 1) / drawn.size
+    return out
 
 
 def score_questions(questions: Sequence[QuestionAnswers], weights: np.ndarray, soft: bool = False,
