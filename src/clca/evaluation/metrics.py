@@ -436,7 +436,7 @@ class PairedTest:
     """Outcome of a paired A − B comparison on one metric."""
 
     metric: str
-    verdict: str  # "A better beyond noise" | "B better beyond noise" | "no significant difference" | "not testable: …"
+    verdict: str  # "A|B better beyond noise" | "no significant difference" | "not testable: …"
     ci: tuple[float, float] | None
     testable: bool
     units: ResamplingUnits
