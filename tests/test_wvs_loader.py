@@ -130,7 +130,8 @@ def test_weighted_shares_match_the_independent_weighted_aggregate(shared_data):
     respondents = read_wvs_csv(shared_data / "wvs_found" / "microdata" / "dataspi_spy-playground_v5.0" / "MEX.csv",
                                [q.id for q in questions])
     weighted = distributions_from_respondents(respondents, questions, "MEX", "MEX.csv", weights="wvs")
-    aggregate = pd.read_csv(shared_data / "wvs_found" / "aggregates" / "q1_q45_frequencies_from_microdata_58countries.csv")
+    aggregate = pd.read_csv(
+        shared_data / "wvs_found" / "aggregates" / "q1_q45_frequencies_from_microdata_58countries.csv")
     for q in questions:
         rows = aggregate[(aggregate.iso3 == "MEX") & (aggregate.qid == q.id) & (aggregate.code >= 0)]
         expected = [float(rows[rows.code == c].wpct_of_valid.iloc[0]) / 100 for c in q.codes]

@@ -2,7 +2,8 @@
 
 Labels are the WVS wave 7 codebook value labels (checked against the SPSS value labels shipped with the
 reference data, `moreh_soc2069_subset/*_value_labels.json`, for Q260, Q263, Q273, Q275, Q279, Q287, H_URBRURAL;
-Q281 and H_SETTLEMENT from the WVS-7 master questionnaire; Q281 code 11, absent from it, gets a neutral label). Negative codes (missing) leave the field out.
+Q281 and H_SETTLEMENT from the WVS-7 master questionnaire; Q281 code 11, absent from it, gets a neutral
+label). Negative codes (missing) leave the field out.
 Region (`N_REGION_ISO`) is not verbalised: its codes need per-country ISO 3166-2 tables we do not ship; the
 settlement type stands in for it.
 

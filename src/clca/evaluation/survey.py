@@ -337,3 +337,59 @@ def sample_respondents(respondents: Sequence[Respondent], n: int, seed: int) -> 
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(len(ordered), size=n, replace=False))
     return [ordered[i] for i in picked]
+
+
+# --------------------------------------------------------------------------- 3-point variants of the agree battery
+
+# Some societies fielded part of the agree/disagree battery (Q33-Q41) on a 3-point scale, stored as codes 2/3/4 of
+# the 5-point variable (the codebook's Q33_3 … variables): Q33-Q35 in USA and NGA, Q33-Q41 in ARG and BRA.
+AGREE5_OPTIONS = {1: "Agree strongly", 2: "Agree", 3: "Neither agree nor disagree", 4: "Disagree",
+                  5: "Disagree strongly"}
+AGREE3_OPTIONS = {2: "Agree", 3: "Neither agree nor disagree", 4: "Disagree"}
+# A genuine 5-point item with no answer at either end is implausible in 100 answers: the smallest end share of any
+# other country's bundled agree item is 5.7% (KOR Q41), and 0.943^100 ≈ 0.3%.
+MIN_N_SCALE_VARIANT = 100
+
+
+def detect_scale_variant(question: Question, distribution: SurveyDistribution) -> Question | None:
+    """The 3-point variant of a 5-point agree item when the data show it was fielded on 3 points, else None.
+
+    Rule: the question uses the 5-point agree scale (`AGREE5_OPTIONS`), was asked, its valid answers give codes 1
+    and 5 exactly zero share and codes 2, 3 and 4 each a positive share, and it has at least
+    `MIN_N_SCALE_VARIANT` valid answers (a published table without counts, `n_valid` None, comes from a national
+    sample and is accepted). On the bundled tables this flags exactly Q33-Q35 in USA and NGA and Q33-Q41 in ARG
+    and BRA.
+
+    Args:
+        question: the bank's question.
+        distribution: the survey distribution of that question in one country.
+
+    Returns:
+        A copy of `question` with options `AGREE3_OPTIONS` (codes 2, 3, 4) to ask and score, or None.
+    """
+    if question.options != AGREE5_OPTIONS or distribution.not_asked or distribution.codes != question.codes:
+        return None
+    shares = dict(zip(distribution.codes, distribution.shares, strict=True))
+    if shares[1] != 0.0 or shares[5] != 0.0 or not all(shares[c] > 0.0 for c in (2, 3, 4)):
+        return None
+    if distribution.n_valid is not None and distribution.n_valid < MIN_N_SCALE_VARIANT:
+        return None
+    return question.model_copy(update={"options": dict(AGREE3_OPTIONS)})
+
+
+def fold_to_variant(distribution: SurveyDistribution, variant: Question) -> SurveyDistribution:
+    """The distribution restricted to the variant's codes (shares renormalised over them)."""
+    shares = dict(zip(distribution.codes, distribution.shares, strict=True))
+    kept = [shares.get(code, 0.0) for code in variant.codes]
+    total = sum(kept)
+    return distribution.model_copy(update={"codes": variant.codes,
+                                           "shares": [s / total for s in kept] if total > 0 else kept})
+
+
+def scale_variants(questions: Sequence[Question], distributions: dict[str, SurveyDistribution]) -> dict[str, Question]:
+    """question id -> its 3-point variant, for every question whose distribution shows one (see above)."""
+    out = {}
+    for q in questions:
+        if q.id in distributions and (variant := detect_scale_variant(q, distributions[q.id])) is not None:
+            out[q.id] = variant
+    return out
