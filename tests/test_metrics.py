@@ -164,3 +164,13 @@ def test_soft_two_way_bootstrap_uses_the_shares():
                            units=M.ResamplingUnits("personas x questions", 2, 1, 2, 0))
     out = M.score_two_way([q], boot, soft=True)
     assert out["invalid_rate"].tolist() == pytest.approx([0.5, 0.0])
+
+
+@pytest.mark.parametrize("s,documented", [(0.1, 0.596), (0.01, 0.037)])
+def test_documented_cost_of_invalid_answers(s, documented):
+    survey = np.array([0.45, 0.35, 0.15, 0.05, 0.0])
+    model = np.append((1 - s) * survey[:4], s)  # the same answers, a share s moved to invalid
+    cost = M.kl_divergence(model, survey) - M.kl_divergence(survey, survey)
+    assert cost == pytest.approx(s * math.log(s / M.KL_EPSILON) + (1 - s) * math.log(1 - s), abs=1e-3)
+    assert cost == pytest.approx(documented, abs=1e-3)
+    assert f"{documented} for s = {s}" in M.__doc__

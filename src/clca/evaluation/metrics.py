@@ -7,7 +7,9 @@ Conventions (state them when reporting numbers):
 - **KL(model ‖ survey)** in nats (natural log, like `scipy.stats.entropy(p, q)`), after additive smoothing of
   *both* distributions over all k+1 slots: p' = (p + ε) / (1 + (k+1)·ε), same for q, with ε = `KL_EPSILON` = 1e-4
   (configurable). Without smoothing, any invalid answer (or an option no respondent chose) makes KL infinite;
-  with it, an invalid share s costs about s·ln(s/ε), so invalid answers are penalised heavily but finitely.
+  with it, moving a share s of otherwise unchanged answers to invalid adds about s·ln(s/ε) + (1−s)·ln(1−s)
+  (the invalid slot's term, minus what the valid slots lose by shrinking to 1−s): 0.596 for s = 0.1 with
+  ε = 1e-4, 0.037 for s = 0.01. Invalid answers are penalised heavily but finitely.
   The survey scored against itself gives exactly 0. Per-question KLs are averaged over questions (the paper's
   "KL avg"). We never apply log_softmax to probabilities (the released paper code's bug).
 - **Jensen–Shannon distance**: sqrt of the JS divergence with base-2 logs, in [0, 1] — identical to
@@ -19,8 +21,17 @@ Conventions (state them when reporting numbers):
   this equals |p₁ − q₁| (total variation); for nominal questions we use total variation ½·Σ|p − q|, because
   their codes have no order.
 - **Accuracy** (individual level): exact match of the model's answer with the respondent's own answer, averaged
-  over the questions that respondent answered validly, then over personas. An invalid answer is wrong.
-- Bootstrap: resample personas with replacement (seeded); percentile 95% intervals.
+  over the questions that respondent answered validly (missing answers, negative codes, leave the denominator;
+  the paper's release keeps them, see `protocols.paper_accuracy`), then over personas. An invalid answer is wrong.
+- **Model distribution**: the histogram of the personas' answers, or with `soft=True` the mean of per-persona soft
+  distributions (option probabilities in logprob mode; shares of N sampled answers incl. an invalid share).
+- **Weighting**: unweighted by default (every persona counts once, as in the paper). Persona weights (e.g. WVS
+  `W_WEIGHT`, `survey.respondent_weights(..., "wvs")`) may be passed wherever a weight row is taken.
+- **Bootstrap**: `bootstrap_weights` resamples personas only (kept for one-level use); the default for reporting
+  is `two_way_bootstrap_weights`, which resamples personas *and* questions (seeded, independent draws; survey
+  weights multiply persona multiplicities), so a one-persona run still gets an honest, question-level interval.
+  Percentile 95% intervals; `paired_test` refuses a verdict from degenerate evidence (see its constants).
+- Other papers' formulas (the CLCA release, Cao et al. 2025, WorldValuesBench) live in `clca.evaluation.protocols`.
 """
 
 from __future__ import annotations
