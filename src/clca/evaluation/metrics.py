@@ -493,6 +493,8 @@ def paired_test(diff_samples: np.ndarray, metric: str, units: ResamplingUnits,
     if per_question_diff is not None:
         known = np.asarray(per_question_diff, dtype=np.float64)
         differing = int(np.sum(np.abs(known[np.isfinite(known)]) > 1e-12))
+    if ci == (0.0, 0.0) and not np.any(diff_samples):
+        return refuse("A and B give identical values in every resample", ci, differing)
     if ci[1] - ci[0] <= 1e-12 * max(1.0, abs(ci[0])):
         return refuse(f"the {level:.0%} interval has zero width (every resample gives {ci[0]:.4g})", ci, differing)
     if differing is not None and differing < MIN_DIFFERING_QUESTIONS:
