@@ -124,3 +124,53 @@ def test_paired_verdict_directions():
     assert M.paired_verdict(np.full(100, -0.1) + np.linspace(-0.01, 0.01, 100), "kl")[0] == "A better beyond noise"
     assert M.paired_verdict(np.full(100, -0.1), "accuracy")[0] == "B better beyond noise"
     assert M.paired_verdict(np.linspace(-1, 1, 100), "kl")[0] == "no significant difference"
+
+
+def test_soft_shares_of_sampled_answers_keep_an_invalid_slot():
+    # 2 personas × 5 samples each over 3 options; index 3 = an invalid sampled answer
+    shares = M.shares_from_samples([[0, 0, 1, 3, 2], [1, 1, 1, 1, 3]], k=3)
+    assert shares.tolist() == [[0.4, 0.2, 0.2, 0.2], [0.0, 0.8, 0.0, 0.2]]
+    q = _question([0, 1], survey=(0.5, 0.3, 0.2))
+    q.probs = shares
+    scores = M.score_questions([q], np.ones((1, 2)), soft=True)
+    model = np.array([0.2, 0.5, 0.1, 0.2])
+    survey = np.array([0.5, 0.3, 0.2, 0.0])
+    assert scores.per_question["Q1"]["invalid_rate"][0] == pytest.approx(0.2)
+    eps = M.KL_EPSILON
+    ps, qs = (model + eps) / (1 + 4 * eps), (survey + eps) / (1 + 4 * eps)
+    assert scores.per_question["Q1"]["kl"][0] == pytest.approx(float(np.sum(ps * np.log(ps / qs))), rel=1e-12)
+    assert scores.per_question["Q1"]["js"][0] == pytest.approx(jensenshannon(model, survey, base=2), abs=1e-12)
+    pos = np.array([0.0, 0.5, 1.0])
+    expected_emd = wasserstein_distance(pos, pos, model[:3] / 0.8, survey[:3])  # valid mass renormalised
+    assert scores.per_question["Q1"]["emd"][0] == pytest.approx(expected_emd, abs=1e-12)
+
+
+def test_soft_distribution_rejects_malformed_probabilities():
+    q = _question([0, 1])
+    q.probs = np.array([[0.5, 0.5, 0.1], [0.2, 0.2, 0.6]])  # first row sums to 1.1
+    with pytest.raises(ValueError, match="sum to 1"):
+        M.model_distribution(q, np.ones(2), soft=True)
+    q.probs = np.ones((2, 5)) / 5
+    with pytest.raises(ValueError, match="N × 3 or N × 4"):
+        M.model_distribution(q, np.ones(2), soft=True)
+    with pytest.raises(ValueError, match="indices in 0..3"):
+        M.shares_from_samples([[0, 4]], k=3)
+
+
+def test_soft_two_way_bootstrap_uses_the_shares():
+    q = _question([0, 1], survey=(0.5, 0.3, 0.2))
+    q.probs = M.shares_from_samples([[0, 3], [1, 1]], k=3)
+    boot = M.TwoWayWeights(persona=np.array([[2.0, 0.0], [0.0, 2.0]]), question=np.ones((2, 1)),
+                           units=M.ResamplingUnits("personas x questions", 2, 1, 2, 0))
+    out = M.score_two_way([q], boot, soft=True)
+    assert out["invalid_rate"].tolist() == pytest.approx([0.5, 0.0])
+
+
+@pytest.mark.parametrize("s,documented", [(0.1, 0.596), (0.01, 0.037)])
+def test_documented_cost_of_invalid_answers(s, documented):
+    survey = np.array([0.45, 0.35, 0.15, 0.05, 0.0])
+    model = np.append((1 - s) * survey[:4], s)  # the same answers, a share s moved to invalid
+    cost = M.kl_divergence(model, survey) - M.kl_divergence(survey, survey)
+    assert cost == pytest.approx(s * math.log(s / M.KL_EPSILON) + (1 - s) * math.log(1 - s), abs=1e-3)
+    assert cost == pytest.approx(documented, abs=1e-3)
+    assert f"{documented} for s = {s}" in M.__doc__

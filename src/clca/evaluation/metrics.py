@@ -7,7 +7,9 @@ Conventions (state them when reporting numbers):
 - **KL(model ‖ survey)** in nats (natural log, like `scipy.stats.entropy(p, q)`), after additive smoothing of
   *both* distributions over all k+1 slots: p' = (p + ε) / (1 + (k+1)·ε), same for q, with ε = `KL_EPSILON` = 1e-4
   (configurable). Without smoothing, any invalid answer (or an option no respondent chose) makes KL infinite;
-  with it, an invalid share s costs about s·ln(s/ε), so invalid answers are penalised heavily but finitely.
+  with it, moving a share s of otherwise unchanged answers to invalid adds about s·ln(s/ε) + (1−s)·ln(1−s)
+  (the invalid slot's term, minus what the valid slots lose by shrinking to 1−s): 0.596 for s = 0.1 with
+  ε = 1e-4, 0.037 for s = 0.01. Invalid answers are penalised heavily but finitely.
   The survey scored against itself gives exactly 0. Per-question KLs are averaged over questions (the paper's
   "KL avg"). We never apply log_softmax to probabilities (the released paper code's bug).
 - **Jensen–Shannon distance**: sqrt of the JS divergence with base-2 logs, in [0, 1] — identical to
@@ -19,8 +21,17 @@ Conventions (state them when reporting numbers):
   this equals |p₁ − q₁| (total variation); for nominal questions we use total variation ½·Σ|p − q|, because
   their codes have no order.
 - **Accuracy** (individual level): exact match of the model's answer with the respondent's own answer, averaged
-  over the questions that respondent answered validly, then over personas. An invalid answer is wrong.
-- Bootstrap: resample personas with replacement (seeded); percentile 95% intervals.
+  over the questions that respondent answered validly (missing answers, negative codes, leave the denominator;
+  the paper's release keeps them, see `protocols.paper_accuracy`), then over personas. An invalid answer is wrong.
+- **Model distribution**: the histogram of the personas' answers, or with `soft=True` the mean of per-persona soft
+  distributions (option probabilities in logprob mode; shares of N sampled answers incl. an invalid share).
+- **Weighting**: unweighted by default (every persona counts once, as in the paper). Persona weights (e.g. WVS
+  `W_WEIGHT`, `survey.respondent_weights(..., "wvs")`) may be passed wherever a weight row is taken.
+- **Bootstrap**: `bootstrap_weights` resamples personas only (kept for one-level use); the default for reporting
+  is `two_way_bootstrap_weights`, which resamples personas *and* questions (seeded, independent draws; survey
+  weights multiply persona multiplicities), so a one-persona run still gets an honest, question-level interval.
+  Percentile 95% intervals; `paired_test` refuses a verdict from degenerate evidence (see its constants).
+- Other papers' formulas (the CLCA release, Cao et al. 2025, WorldValuesBench) live in `clca.evaluation.protocols`.
 """
 
 from __future__ import annotations
@@ -116,7 +127,9 @@ class QuestionAnswers:
     """Everything needed to score one question over N personas.
 
     `choices[i]` is the index of persona i's answer among `codes`, or `len(codes)` for invalid.
-    `probs` (optional, N × k) are per-persona option probabilities (logprob mode).
+    `probs` (optional) is a per-persona *soft* distribution: N × k option probabilities (logprob mode), or
+    N × (k+1) shares whose last column is the invalid share (generate mode with several samples per persona,
+    see `shares_from_samples`). Rows sum to 1.
     `truth[i]` is the index of the respondent's own valid answer, or -1 when unknown/missing.
     """
 
@@ -146,15 +159,49 @@ def model_distribution(q: QuestionAnswers, weights: np.ndarray, soft: bool = Fal
     """(B × (k+1)) answer distributions: weighted histogram of choices, or weighted mean of probs (`soft`)."""
     weights = np.atleast_2d(weights).astype(np.float64)
     if soft:
-        if q.probs is None:
-            raise ValueError(f"{q.qid}: soft distribution needs option probabilities (logprob mode)")
-        valid = weights @ q.probs
-        dist = np.concatenate([valid, np.zeros((weights.shape[0], 1))], axis=1)
+        dist = weights @ soft_distribution(q)
     else:
         onehot = np.zeros((len(q.choices), q.k + 1))
         onehot[np.arange(len(q.choices)), q.choices] = 1.0
         dist = weights @ onehot
     return dist / weights.sum(axis=1, keepdims=True)
+
+
+def soft_distribution(q: QuestionAnswers) -> np.ndarray:
+    """(N × (k+1)) per-persona soft distributions of `q.probs`, with the invalid slot (0 in logprob mode).
+
+    Raises:
+        ValueError: no probabilities, wrong width, negative or non-finite values, or rows not summing to 1.
+    """
+    if q.probs is None:
+        raise ValueError(f"{q.qid}: a soft distribution needs option probabilities or sampled-answer shares")
+    probs = np.asarray(q.probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] not in (q.k, q.k + 1) or probs.shape[0] != len(q.choices):
+        raise ValueError(f"{q.qid}: probs must be N × {q.k} or N × {q.k + 1}, got {probs.shape}")
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError(f"{q.qid}: probs rows must be non-negative and sum to 1")
+    if probs.shape[1] == q.k:
+        probs = np.concatenate([probs, np.zeros((probs.shape[0], 1))], axis=1)
+    return probs
+
+
+def shares_from_samples(samples: Sequence[Sequence[int]], k: int) -> np.ndarray:
+    """(N × (k+1)) shares of each persona's sampled answers; index `k` (= len(codes)) marks an invalid answer.
+
+    Args:
+        samples: per persona, the option indices of its N sampled answers (generate mode, temperature > 0).
+        k: number of valid options.
+
+    Returns:
+        Rows summing to 1, last column = share of invalid samples; use as `QuestionAnswers.probs`.
+    """
+    out = np.zeros((len(samples), k + 1))
+    for i, drawn in enumerate(samples):
+        drawn = np.asarray(drawn, dtype=np.int64)
+        if drawn.size == 0 or np.any(drawn < 0) or np.any(drawn > k):
+            raise ValueError(f"persona {i}: samples must be a non-empty list of indices in 0..{k}")
+        out[i] = np.bincount(drawn, minlength=k + 1) / drawn.size
+    return out
 
 
 def score_questions(questions: Sequence[QuestionAnswers], weights: np.ndarray, soft: bool = False,
@@ -245,3 +292,240 @@ def paired_verdict(diff_samples: np.ndarray, metric: str, level: float = 0.95) -
     if low > 0:
         return ("B better beyond noise" if lower_better else "A better beyond noise"), (low, high)
     return "no significant difference", (low, high)
+
+
+# --------------------------------------------------------------------------- two-way (personas x questions) bootstrap
+
+# A paired test needs at least this many questions: a percentile bootstrap over fewer clusters is too discrete.
+MIN_QUESTIONS_FOR_TEST = 10
+# Below this many personas the persona dimension carries (almost) no information, so a verdict generalises over
+# questions only (a question-level test); with one persona it is exactly that.
+MIN_PERSONAS_FOR_PERSONA_LEVEL = 10
+# With k questions that differ, all in one direction, the exact two-sided sign test gives p = 2·0.5^k: below 6
+# differing questions no test can reach 5%, however the bootstrap interval looks.
+MIN_DIFFERING_QUESTIONS = 6
+
+
+@dataclass(frozen=True)
+class ResamplingUnits:
+    """What a bootstrap resampled and how many units there were (state it next to every interval)."""
+
+    resampled: str  # "personas x questions" | "personas"
+    n_personas: int
+    n_questions: int
+    n_resamples: int
+    seed: int
+    weights: str = "none"  # survey weights multiplied into persona multiplicities: "none" | "wvs"
+
+    @property
+    def scope(self) -> str:
+        """What a verdict generalises over: people and questions, or questions only (few personas)."""
+        if self.n_personas >= MIN_PERSONAS_FOR_PERSONA_LEVEL:
+            return "personas and questions"
+        return f"questions only ({self.n_personas} persona{'s' if self.n_personas != 1 else ''})"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"resampled": self.resampled, "n_personas": self.n_personas, "n_questions": self.n_questions,
+                "n_resamples": self.n_resamples, "seed": self.seed, "weights": self.weights, "scope": self.scope}
+
+
+@dataclass
+class TwoWayWeights:
+    """B resamples of personas and questions drawn independently (the same draws serve runs A and B)."""
+
+    persona: np.ndarray  # (B × N) persona multiplicities, times survey weights when weighted
+    question: np.ndarray  # (B × Q) question multiplicities
+    units: ResamplingUnits
+
+
+def two_way_bootstrap_weights(n_personas: int, n_questions: int, n_resamples: int, seed: int,
+                              persona_weights: np.ndarray | None = None) -> TwoWayWeights:
+    """Personas × questions bootstrap: each resample draws N personas and Q questions with replacement.
+
+    Args:
+        n_personas: N, the personas both runs answered (1 for a country-only run).
+        n_questions: Q, the questions scored.
+        n_resamples: B.
+        seed: seeds both draws (persona and question streams are independent children of it).
+        persona_weights: optional (N,) survey weights (e.g. WVS `W_WEIGHT`); they multiply the multiplicities.
+            None (the default, as in the paper) weights every respondent equally.
+
+    Returns:
+        TwoWayWeights with (B × N) persona and (B × Q) question multiplicities and the resampling units.
+    """
+    if n_personas < 1 or n_questions < 1 or n_resamples < 1:
+        raise ValueError(f"bootstrap needs ≥ 1 persona, question and resample (got {n_personas}, "
+                         f"{n_questions}, {n_resamples})")
+    persona_rng, question_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    persona = _multiplicities(persona_rng, n_personas, n_resamples)
+    if persona_weights is not None:
+        persona_weights = np.asarray(persona_weights, dtype=np.float64)
+        if persona_weights.shape != (n_personas,) or not np.all(np.isfinite(persona_weights)) \
+                or np.any(persona_weights < 0) or persona_weights.sum() <= 0:
+            raise ValueError("persona_weights must be N finite, non-negative weights with a positive sum")
+        persona = persona * persona_weights
+    question = _multiplicities(question_rng, n_questions, n_resamples)
+    units = ResamplingUnits("personas x questions", n_personas, n_questions, n_resamples, seed,
+                            "none" if persona_weights is None else "survey weights")
+    return TwoWayWeights(persona=persona, question=question, units=units)
+
+
+def _multiplicities(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarray:
+    draws = rng.integers(0, n, size=(n_resamples, n))
+    counts = np.zeros((n_resamples, n))
+    np.add.at(counts, (np.arange(n_resamples)[:, None], draws), 1.0)
+    return counts
+
+
+def _question_weighted_mean(per_question: Sequence[np.ndarray], question_weights: np.ndarray) -> np.ndarray:
+    values = np.stack(per_question, axis=1)  # (B × Q)
+    return (values * question_weights).sum(axis=1) / question_weights.sum(axis=1)
+
+
+def two_way_accuracy(questions: Sequence[QuestionAnswers], persona_weights: np.ndarray,
+                     question_weights: np.ndarray) -> np.ndarray | None:
+    """(B,) accuracy: per persona, question-weighted share correct among its valid truths; persona-weighted mean.
+
+    A persona none of whose resampled questions has a valid truth drops out of that resample (as in
+    `per_persona_accuracy`). None when no respondent answers are known.
+    """
+    if all(q.truth is None for q in questions):
+        return None
+    n = len(questions[0].choices)
+    correct = np.zeros((n, len(questions)))
+    known = np.zeros((n, len(questions)))
+    for j, q in enumerate(questions):
+        if q.truth is not None:
+            known[:, j] = q.truth >= 0
+            correct[:, j] = (q.choices == q.truth) & (q.truth >= 0)
+    question_weights = np.atleast_2d(question_weights)
+    numerator, denominator = correct @ question_weights.T, known @ question_weights.T  # (N × B)
+    per_persona = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+    w = np.atleast_2d(persona_weights) * (denominator.T > 0)
+    return (w * per_persona.T).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+
+
+def score_two_way(questions: Sequence[QuestionAnswers], boot: TwoWayWeights, soft: bool = False,
+                  epsilon: float = KL_EPSILON) -> dict[str, np.ndarray]:
+    """Metric -> (B,) resample values under the two-way bootstrap `boot` (same keys as `aggregate`).
+
+    Distribution metrics are computed per question from the persona-resampled answers, then averaged with the
+    question multiplicities; the survey distributions stay fixed (they come from the whole national sample).
+    """
+    scores = score_questions(questions, boot.persona, soft=soft, epsilon=epsilon)
+    out = {metric: _question_weighted_mean([scores.per_question[q.qid][metric] for q in questions], boot.question)
+           for metric in ("kl", "js", "emd", "invalid_rate")}
+    accuracy = two_way_accuracy(questions, boot.persona, boot.question)
+    if accuracy is not None:
+        out["accuracy"] = accuracy
+    return out
+
+
+def per_question_values(questions: Sequence[QuestionAnswers], persona_weights: np.ndarray | None = None,
+                        soft: bool = False, epsilon: float = KL_EPSILON) -> dict[str, np.ndarray]:
+    """Metric -> (Q,) point values per question (accuracy: weighted share correct among valid truths, NaN if none).
+
+    Used to count the questions on which two runs differ (see `paired_test`).
+    """
+    n = len(questions[0].choices)
+    w = np.ones((1, n)) if persona_weights is None else np.atleast_2d(persona_weights).astype(np.float64)
+    scores = score_questions(questions, w, soft=soft, epsilon=epsilon)
+    out = {m: np.array([scores.per_question[q.qid][m][0] for q in questions])
+           for m in ("kl", "js", "emd", "invalid_rate")}
+    if any(q.truth is not None for q in questions):
+        accuracy = []
+        for q in questions:
+            known = (q.truth >= 0) if q.truth is not None else np.zeros(n, dtype=bool)
+            total = float((w[0] * known).sum())
+            accuracy.append(float((w[0] * known * (q.choices == q.truth)).sum()) / total if total > 0 else np.nan)
+        out["accuracy"] = np.array(accuracy)
+    return out
+
+
+@dataclass
+class PairedTest:
+    """Outcome of a paired A − B comparison on one metric."""
+
+    metric: str
+    verdict: str  # "A|B better beyond noise" | "no significant difference" | "not testable: …"
+    ci: tuple[float, float] | None
+    testable: bool
+    units: ResamplingUnits
+    differing_questions: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"verdict": self.verdict, "ci95": self.ci, "testable": self.testable, "scope": self.units.scope,
+                "differing_questions": self.differing_questions, "resampling": self.units.as_dict()}
+
+
+def paired_test(diff_samples: np.ndarray, metric: str, units: ResamplingUnits,
+                per_question_diff: np.ndarray | None = None, level: float = 0.95) -> PairedTest:
+    """Verdict for A − B that refuses to decide from degenerate evidence.
+
+    Not testable when: fewer than `MIN_QUESTIONS_FOR_TEST` questions; non-finite resamples; a zero-width interval
+    (every resample gives the same difference, e.g. one persona and no question resampling); or, when
+    `per_question_diff` is given, fewer than `MIN_DIFFERING_QUESTIONS` questions on which A and B differ at all.
+    Otherwise the verdict of `paired_verdict` (95% percentile interval excluding 0). With fewer than
+    `MIN_PERSONAS_FOR_PERSONA_LEVEL` personas the verdict is a question-level one (`units.scope` says so).
+
+    Args:
+        diff_samples: (B,) bootstrap values of metric(A) − metric(B), same resamples for A and B.
+        metric: a key of `LOWER_IS_BETTER`.
+        units: what was resampled (from `two_way_bootstrap_weights(...).units`).
+        per_question_diff: optional (Q,) point differences per question (NaN = no information).
+        level: interval level.
+
+    Returns:
+        PairedTest with verdict, interval (None when not computable) and whether it was testable.
+    """
+    diff_samples = np.asarray(diff_samples, dtype=np.float64)
+
+    def refuse(why: str, ci: tuple[float, float] | None = None, differing: int | None = None) -> PairedTest:
+        return PairedTest(metric, f"not testable: {why}", ci, False, units, differing)
+
+    if units.n_questions < MIN_QUESTIONS_FOR_TEST:
+        return refuse(f"{units.n_questions} questions, fewer than the {MIN_QUESTIONS_FOR_TEST} needed to resample "
+                      "questions")
+    if diff_samples.size == 0 or not np.all(np.isfinite(diff_samples)):
+        return refuse("the bootstrap gave no finite resamples")
+    ci = percentile_interval(diff_samples, level)
+    differing = None
+    if per_question_diff is not None:
+        known = np.asarray(per_question_diff, dtype=np.float64)
+        differing = int(np.sum(np.abs(known[np.isfinite(known)]) > 1e-12))
+    if ci == (0.0, 0.0) and not np.any(diff_samples):
+        return refuse("A and B give identical values in every resample", ci, differing)
+    if ci[1] - ci[0] <= 1e-12 * max(1.0, abs(ci[0])):
+        return refuse(f"the {level:.0%} interval has zero width (every resample gives {ci[0]:.4g})", ci, differing)
+    if differing is not None and differing < MIN_DIFFERING_QUESTIONS:
+        return refuse(f"A and B differ on only {differing} of {units.n_questions} questions (a two-sided 5% test "
+                      f"needs ≥ {MIN_DIFFERING_QUESTIONS})", ci, differing)
+    verdict, ci = paired_verdict(diff_samples, metric, level)
+    return PairedTest(metric, verdict, ci, True, units, differing)
+
+
+def compare_two_way(questions_a: Sequence[QuestionAnswers], questions_b: Sequence[QuestionAnswers],
+                    boot: TwoWayWeights, soft: bool = False, epsilon: float = KL_EPSILON,
+                    persona_weights: np.ndarray | None = None, level: float = 0.95) -> dict[str, PairedTest]:
+    """Paired two-way bootstrap of A − B: the same resampled personas and questions score both runs.
+
+    Args:
+        questions_a, questions_b: the same questions in the same order, personas in the same order.
+        boot: from `two_way_bootstrap_weights(N, Q, B, seed, persona_weights)`.
+        soft: score option probabilities / sampled-answer shares instead of the answers' histogram.
+        epsilon: KL smoothing.
+        persona_weights: the survey weights used in `boot` (None = unweighted), for the point per-question diffs.
+        level: interval level.
+
+    Returns:
+        metric -> PairedTest (only metrics both runs have).
+    """
+    if [q.qid for q in questions_a] != [q.qid for q in questions_b]:
+        raise ValueError("compare_two_way needs the same questions in the same order for A and B")
+    samples_a = score_two_way(questions_a, boot, soft=soft, epsilon=epsilon)
+    samples_b = score_two_way(questions_b, boot, soft=soft, epsilon=epsilon)
+    point_a = per_question_values(questions_a, persona_weights, soft=soft, epsilon=epsilon)
+    point_b = per_question_values(questions_b, persona_weights, soft=soft, epsilon=epsilon)
+    return {metric: paired_test(samples_a[metric] - samples_b[metric], metric, boot.units,
+                                point_a[metric] - point_b[metric], level)
+            for metric in samples_a if metric in samples_b}

@@ -2,7 +2,8 @@
 
 Labels are the WVS wave 7 codebook value labels (checked against the SPSS value labels shipped with the
 reference data, `moreh_soc2069_subset/*_value_labels.json`, for Q260, Q263, Q273, Q275, Q279, Q287, H_URBRURAL;
-Q281 and H_SETTLEMENT from the WVS-7 master questionnaire). Negative codes (missing) leave the field out.
+Q281 and H_SETTLEMENT from the WVS-7 master questionnaire; Q281 code 11, absent from it, gets a neutral
+label). Negative codes (missing) leave the field out.
 Region (`N_REGION_ISO`) is not verbalised: its codes need per-country ISO 3166-2 tables we do not ship; the
 settlement type stands in for it.
 
@@ -43,6 +44,9 @@ PROFESSION = {
     8: "unskilled worker (e.g. labourer, porter, unskilled factory worker, cleaner)",
     9: "farm worker (e.g. farm labourer, tractor driver)",
     10: "farm owner or farm manager",
+    # Not on the master questionnaire's list (0-10), yet in the data (48 JPN, 375 IND respondents); its codebook
+    # meaning is unknown to us, so it is verbalised neutrally instead of being dropped from the persona.
+    11: "another occupational group (not on the survey's list)",
 }
 SOCIAL_CLASS = {1: "upper class", 2: "upper middle class", 3: "lower middle class", 4: "working class",
                 5: "lower class"}
