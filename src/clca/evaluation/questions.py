@@ -75,10 +75,21 @@ class Question(BaseModel):
         })
 
 
+class BatterySpec(BaseModel):
+    """Items the questionnaire asks as one list ("choose up to five"), not one by one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    items: tuple[str, ...]
+    max_choices: int
+    stem: str
+
+
 class QuestionBank(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     questions: dict[str, Question]
     sets: dict[str, list[str]]
+    batteries: dict[str, BatterySpec] = {}
 
     @property
     def categories(self) -> list[str]:
@@ -138,4 +149,8 @@ def load_question_bank() -> QuestionBank:
         missing = [qid for qid in ids if qid not in questions]
         if missing:  # a broken bundled file is a packaging bug, not user input
             raise RuntimeError(f"{QUESTION_BANK_PATH}: set {name!r} names unknown questions {missing}")
-    return QuestionBank(questions=questions, sets=raw["sets"])
+    batteries = {name: BatterySpec(name=name, **spec) for name, spec in raw.get("batteries", {}).items()}
+    for spec in batteries.values():
+        if any(qid not in questions for qid in spec.items):
+            raise RuntimeError(f"{QUESTION_BANK_PATH}: battery {spec.name!r} names unknown questions")
+    return QuestionBank(questions=questions, sets=raw["sets"], batteries=batteries)
