@@ -1,4 +1,4 @@
-"""The question bank against the WVS-7 master questionnaire: wording, codes, stems, read-out options, 3-point variant."""
+"""The question bank against the WVS-7 master questionnaire: wording, codes, stems, read-out options, 3-point form."""
 
 from __future__ import annotations
 
