@@ -8,19 +8,26 @@ is exactly what this produces.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from clca.evaluation.wvs_tables import derive_tables, serialise_tables
 from clca.evaluation.human import BUNDLED_TABLES_PATH
-from clca.paths import shared_data_dir
+
+
+def _default_shared_data() -> Path | None:
+    """Development default: `CLCA_SHARED_DATA`, else ../shared/data beside the checkout (never used by the package)."""
+    env = os.environ.get("CLCA_SHARED_DATA")
+    candidate = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return candidate if candidate.is_dir() else None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=None, help="reference data folder (default: auto)")
     args = parser.parse_args()
-    shared = args.shared or shared_data_dir()
+    shared = args.shared or _default_shared_data()
     if shared is None or not Path(shared).is_dir():
         print("reference data folder not found — pass --shared PATH", file=sys.stderr)
         return 2

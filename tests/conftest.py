@@ -1,24 +1,34 @@
-"""Shared fixtures. Tests read the reference data from ../shared/data (never copied into the repo)."""
+"""Shared fixtures. Tests read the reference data from ../shared/data beside the checkout (never copied into the
+repo) and pass its files to the package explicitly: the package itself never looks for it."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("CLCA_PROGRESS", "0")  # no progress bars in test logs
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any torch import: see clca/llm/__init__.py
+# A developer's own registered WVS files or CLCA_WVS_FILE must not leak into tests: a private, empty registry.
+os.environ["CLCA_DATA_DIR"] = tempfile.mkdtemp(prefix="clca-test-data-")
+os.environ.pop("CLCA_WVS_FILE", None)
 
-from clca.paths import shared_data_dir  # noqa: E402
+SHARED_DATA = Path(os.environ.get("CLCA_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    path = shared_data_dir()
-    if path is None:
-        pytest.skip("reference data ../shared/data is not present beside the checkout")
-    return path
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data {SHARED_DATA} is not present beside the checkout")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def deu_microdata(shared_data) -> Path:
+    """Real DEU respondents with demographics (1,528), for tests that evaluate on respondents."""
+    return shared_data / "wvs_found" / "microdata" / "dataspi_spy-playground_v5.0" / "DEU.csv"
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,9 @@ QUESTIONS = "Q7,Q33"  # binary, five-point (kept small: the embedded model runs 
 
 
 @pytest.mark.slow
-def test_logprob_then_generate_on_real_respondents_with_resume_and_compare(shared_data, embedded_backend, tmp_path):
-    cfg = EvalConfig(culture="DEU", questions=QUESTIONS, personas=3, mode="logprob", seed=0, bootstrap_resamples=200)
+def test_logprob_then_generate_on_real_respondents_with_resume_and_compare(deu_microdata, embedded_backend, tmp_path):
+    cfg = EvalConfig(culture="DEU", questions=QUESTIONS, personas=3, mode="logprob", seed=0, bootstrap_resamples=200,
+                     wvs_file=deu_microdata)
     summary = run_evaluation(embedded_backend, cfg, tmp_path / "lp")
     assert summary.n_personas == 3 and summary.n_questions_scored == 2
     records = JsonlStore(tmp_path / "lp" / "records.jsonl", EvalRecord).read()
@@ -87,7 +88,7 @@ def test_anthropological_refuses_logprob_and_cli_errors_are_one_line(tmp_path):
         run_evaluation(None, EvalConfig(strategy="anthropological", mode="logprob"), tmp_path / "y")  # type: ignore[arg-type]
 
 
-def test_logprob_items_a_failing_server_gives_up_on_are_recorded_failures_and_a_rerun_retries_them(shared_data,
+def test_logprob_items_a_failing_server_gives_up_on_are_recorded_failures_and_a_rerun_retries_them(deu_microdata,
                                                                                                   tmp_path):
     """Through an OpenAI-compatible server that keeps failing some calls (no retries): every item is either a record
     with option probabilities or a failure with the server's reason — failed items never become answers; rerun
@@ -100,7 +101,8 @@ def test_logprob_items_a_failing_server_gives_up_on_are_recorded_failures_and_a_
     from clca.testing import FaultPlan, OpenAICompatServer
     from clca.testing.scripted import scripted_scorer
 
-    cfg = EvalConfig(culture="DEU", questions=QUESTIONS, personas=6, mode="logprob", seed=0, bootstrap_resamples=0)
+    cfg = EvalConfig(culture="DEU", questions=QUESTIONS, personas=6, mode="logprob", seed=0, bootstrap_resamples=0,
+                     wvs_file=deu_microdata)
     # about one option call in eight fails, chosen by the prompt's content: the same ones on every run
     plan = FaultPlan(by_request=lambda body: "503" if zlib.crc32(body.get("prompt", "").encode()) % 8 == 0 else None)
     tokenizer = str(embedded_model_dir()[0])

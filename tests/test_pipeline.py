@@ -53,9 +53,9 @@ def write_config(tmp: Path, **changes) -> Path:
 
 
 @pytest.fixture(scope="module")
-def micro_run(tmp_path_factory) -> tuple[Path, Path, float]:
+def micro_run(tmp_path_factory, deu_microdata) -> tuple[Path, Path, float]:
     tmp = tmp_path_factory.mktemp("pipeline")
-    config = write_config(tmp)
+    config = write_config(tmp, evaluation={**MICRO["evaluation"], "wvs_file": str(deu_microdata)})
     started = time.perf_counter()
     result = clca("run", "--config", str(config), cwd=tmp, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -71,10 +71,10 @@ def test_microdata_reader_with_demographics(shared_data):
     assert persona.fields["country"] == "Mexico" and "age" in persona.fields and not persona.country_only
 
 
-def test_microdata_distribution_matches_bundled_aggregate(shared_data):
+def test_microdata_distribution_matches_bundled_aggregate(deu_microdata):
     questions = load_question_bank().select("social-values")
-    human = load_human_data("DEU", questions)
-    assert human.kind == "respondents"
+    human = load_human_data("DEU", questions, wvs_file=deu_microdata)
+    assert human.kind == "respondents" and human.resolved_by == "wvs_file"
     bundled = bundled_distributions("DEU", questions)
     for q in questions:
         assert human.distributions[q.id].shares == pytest.approx(bundled[q.id].shares, abs=1e-12)

@@ -1,4 +1,4 @@
-"""Well-known locations: the user cache and the shared reference data."""
+"""Well-known locations: the package data, the user cache and the user data folder."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from platformdirs import user_cache_dir
+from platformdirs import user_data_dir as platformdirs_user_data_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE_DATA_DIR = PACKAGE_DIR / "data"
@@ -19,16 +20,13 @@ def cache_dir() -> Path:
     return path
 
 
-def shared_data_dir() -> Path | None:
-    """The reference data folder (`CLCA_SHARED_DATA`, else `../shared/data` beside the checkout).
+def user_data_dir() -> Path:
+    """Where clca records user-registered data (`CLCA_DATA_DIR`, default the platform's user data folder).
 
-    Returns None when absent: the reference data is third-party and never shipped in the package.
+    The package never looks beside the checkout for data: respondent files come only from what the user names
+    (`--wvs-file`, a config key, `CLCA_WVS_FILE`, or `clca data add-wvs`).
     """
-    env = os.environ.get("CLCA_SHARED_DATA")
-    candidates = [Path(env)] if env else []
-    candidates.append(PACKAGE_DIR.parents[2] / "shared" / "data")  # <checkout>/../shared/data
-    candidates.append(Path.cwd().parent / "shared" / "data")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate.resolve()
-    return None
+    root = os.environ.get("CLCA_DATA_DIR")
+    path = Path(root).expanduser() if root else Path(platformdirs_user_data_dir("clca", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

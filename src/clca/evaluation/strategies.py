@@ -51,10 +51,11 @@ def register_strategy(strategy: Strategy) -> None:
     STRATEGIES[strategy.name] = strategy
 
 
-register_strategy(Strategy("persona", "eval_persona_system.v1", "eval_question.v1"))
-register_strategy(Strategy("cultural", "eval_cultural_system.v1", "eval_question.v1", uses_demographics=False))
+# v2 question templates offer only the options read out to respondents (`Question.answer_options`).
+register_strategy(Strategy("persona", "eval_persona_system.v1", "eval_question.v2"))
+register_strategy(Strategy("cultural", "eval_cultural_system.v1", "eval_question.v2", uses_demographics=False))
 register_strategy(
-    Strategy("anthropological", "eval_anthropological_system.v1", "eval_question_reasoning.v1", reasoning=True,
+    Strategy("anthropological", "eval_anthropological_system.v1", "eval_question_reasoning.v2", reasoning=True,
              max_tokens=320)
 )
 

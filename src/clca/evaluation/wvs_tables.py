@@ -102,7 +102,7 @@ def _q50_from_responses(shared: Path, questions: list) -> dict[str, dict[str, An
 
 
 def derive_tables(shared: Path) -> dict[str, Any]:
-    """Build the bundled tables document from the reference data folder (`clca.paths.shared_data_dir()`)."""
+    """Build the bundled tables document from the reference data folder (passed by scripts/build_wvs_tables.py)."""
     bank = load_question_bank()
     social = bank.select("social-values")
     social_tables = _social_values_from_microdata(shared, social)
