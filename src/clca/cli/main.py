@@ -29,6 +29,7 @@ STAGE_CLI_MODULES = [
     "clca.intents.cli",
     "clca.training.cli",
     "clca.evaluation.cli",
+    "clca.translate.cli",
     "clca.report.cli",
     "clca.pipeline.cli",
 ]

@@ -239,7 +239,11 @@ def check_translation(translation: Translation) -> None:
     for qid, item in translation.questions.items():
         if item.scale not in translation.scales or item.stem not in translation.stems:
             raise TranslationError(f"translation {where}: questions.{qid} names an unknown scale or stem")
-        codes = list(translation.scales[item.scale].options)
+        scale = translation.scales[item.scale]
+        if not item.text.strip() or not translation.stems[item.stem].text.strip() or not all(scale.options.values()):
+            raise TranslationError(f"translation {where}: questions.{qid} has an empty text, stem or option "
+                                   "(a failed translation); fill it in or rerun `clca translate`")
+        codes = list(scale.options)
         if codes != bank.get(qid).codes:
             raise TranslationError(f"translation {where}: questions.{qid}: option codes {codes} differ from the "
                                    f"English scale's {bank.get(qid).codes}")
