@@ -324,3 +324,28 @@ def test_a_refusal_with_an_option_is_invalid(tag: str, data) -> None:
     reply = f"{refusal}. {data.draw(rendering(tag, qid, code))}"
     code, why = parse_native_answer(reply, BANK.get(qid), t)
     assert code is None and why.startswith("refused"), reply
+
+
+# ------------------------------------------------------------------------------------------------ a real model
+
+
+@pytest.mark.parametrize("tag", ["de", "ja"])
+def test_the_embedded_model_answers_native_prompts_and_every_reply_is_parsed_or_has_a_reason(
+        tag: str, embedded_backend) -> None:
+    from clca.llm import GenerationRequest, Message, OptionScoringRequest
+
+    t = load_translation(tag)
+    persona = persona_from_respondent(Respondent(id="r", country=LANGUAGES[tag], answers={},
+                                                 demographics=FULL_DEMOGRAPHICS))
+    questions = [BANK.get(q) for q in ("Q1", "Q27", "Q33", "Q43")]
+    conversations = [[Message(role="system", content=native_system_prompt(persona, t)),
+                      Message(role="user", content=native_question_prompt(q, t))] for q in questions]
+    assert all(t.persona.closing in c[0].content and t.questions[q.id].text in c[1].content
+               for c, q in zip(conversations, questions, strict=True))
+    replies = embedded_backend.generate([GenerationRequest(messages=c, max_tokens=12) for c in conversations])
+    for reply, question in zip(replies, questions, strict=True):
+        code, reason = parse_native_answer(reply.text, question, t)
+        assert (code in question.codes and reason is None) or (code is None and reason), reply.text
+    scores = embedded_backend.score_options([OptionScoringRequest(messages=c, options=[str(x) for x in q.codes])
+                                             for c, q in zip(conversations, questions, strict=True)])
+    assert [len(s) for s in scores] == [len(q.codes) for q in questions]
