@@ -349,3 +349,12 @@ def test_the_embedded_model_answers_native_prompts_and_every_reply_is_parsed_or_
     scores = embedded_backend.score_options([OptionScoringRequest(messages=c, options=[str(x) for x in q.codes])
                                              for c, q in zip(conversations, questions, strict=True)])
     assert [len(s) for s in scores] == [len(q.codes) for q in questions]
+
+
+def test_an_edited_file_is_reloaded_and_a_missing_one_is_one_clear_error(tmp_path) -> None:
+    path = _copy_of("de", tmp_path, lambda raw: None)
+    assert load_translation(path).questions["Q1"].text == "Familie"
+    path.write_text(path.read_text(encoding="utf-8").replace("text: Familie", "text: Die Familie"), encoding="utf-8")
+    assert load_translation(path).questions["Q1"].text == "Die Familie"
+    with pytest.raises(TranslationError, match="cannot read"):
+        load_translation(tmp_path / "missing.yaml")

@@ -199,7 +199,11 @@ def load_translation(language: str | Path, allow_unreviewed: bool = False) -> Tr
     if path is None:
         raise TranslationError(f"language {language!r}: no bundled translation (bundled: "
                                f"{', '.join(bundled_languages())}); make one with `clca translate` and pass its path")
-    translation = _load_file(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise TranslationError(f"translation {path}: cannot read ({exc.strerror})") from None
+    translation = _load_file(path, stat.st_mtime_ns, stat.st_size)
     pending = translation.unreviewed()
     if pending and not allow_unreviewed:
         raise TranslationError(
@@ -209,7 +213,8 @@ def load_translation(language: str | Path, allow_unreviewed: bool = False) -> Tr
 
 
 @lru_cache(maxsize=16)
-def _load_file(path: Path) -> Translation:
+def _load_file(path: Path, mtime_ns: int, size: int) -> Translation:
+    """Parse and check once per file version (the stat values are the cache key, so an edited file reloads)."""
     try:
         raw_bytes = path.read_bytes()
         raw = yaml.safe_load(raw_bytes.decode("utf-8"))
