@@ -238,6 +238,10 @@ def test_reasoning_replies_read_the_last_answer_line() -> None:
     reply = "Als Person mit Familie ... Antwort: 3 wäre möglich, aber\nAntwort: 1"
     assert parse_native_answer(reply, BANK.get("Q1"), t, reasoning=True) == (1, None)
     assert parse_native_answer("Ich denke nach. 2", BANK.get("Q1"), t, reasoning=True)[0] is None
+    assert parse_native_answer("Ich weiß nicht genau, aber Familie zählt.\nAntwort: 2", BANK.get("Q1"), t,
+                               reasoning=True) == (2, None)
+    assert parse_native_answer("Ich weiß nicht.", BANK.get("Q1"), t, reasoning=True)[1] == "refused ('weiss nicht')"
+    assert parse_native_answer("Hmm.\nAntwort: keine Angabe", BANK.get("Q1"), t, reasoning=True)[1].startswith("refused")
     assert parse_native_answer("考えます。\n回答：非常に重要", BANK.get("Q1"), load_translation("ja"), reasoning=True) == (1, None)
 
 
@@ -358,3 +362,12 @@ def test_an_edited_file_is_reloaded_and_a_missing_one_is_one_clear_error(tmp_pat
     assert load_translation(path).questions["Q1"].text == "Die Familie"
     with pytest.raises(TranslationError, match="cannot read"):
         load_translation(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("tag", LANGUAGES)
+@settings(max_examples=200, deadline=None)
+@given(raw=st.text(max_size=200), qid=st.sampled_from(QIDS), reasoning=st.booleans())
+def test_no_string_crashes_the_native_parser(tag: str, raw: str, qid: str, reasoning: bool) -> None:
+    code, reason = parse_native_answer(raw, BANK.get(qid), load_translation(tag), reasoning=reasoning)
+    assert (code is None) != (reason is None)
+    assert code is None or code in BANK.get(qid).codes

@@ -518,15 +518,17 @@ def parse_native_answer(text: str, question: Question, translation: Translation,
     rules, stripped = translation.parsing, normalise_reply(text)
     if not stripped:
         return None, "empty answer"
-    if marker := _refusal(stripped, rules):
-        return None, f"refused ({marker!r})"
-    if reasoning:
+    if reasoning:  # only the final answer line counts; the reasoning may say "I don't know exactly, but …"
         word = re.escape(normalise_reply(translation.answer_instruction.answer_word))
         found = re.findall(rf"(?:{word}|answer)\s*(?:is)?\s*[:：]\s*([^\n]+)", unicodedata.normalize("NFKC", text)
                            .casefold())
         if not found:
-            return None, f"no '{translation.answer_instruction.answer_word}: N' line"
+            marker = _refusal(stripped, rules)
+            return None, f"refused ({marker!r})" if marker else \
+                f"no '{translation.answer_instruction.answer_word}: N' line"
         stripped = normalise_reply(found[-1])
+    if marker := _refusal(stripped, rules):
+        return None, f"refused ({marker!r})"
     scale = translation.scales[translation.questions[question.id].scale] if question.id in translation.questions \
         else None
     forms = _scale_forms(scale, rules) if scale else {}
