@@ -30,6 +30,7 @@ STAGE_CLI_MODULES = [
     "clca.training.cli",
     "clca.evaluation.cli",
     "clca.evaluation.data_cli",
+    "clca.translate.cli",
     "clca.report.cli",
     "clca.pipeline.cli",
 ]

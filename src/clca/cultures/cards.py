@@ -78,6 +78,42 @@ PAPER_WORDING_OVERRIDES: dict[tuple[str, str], str] = {
 NAMES_WITH_ARTICLE = {"United Kingdom", "United States", "Netherlands", "Philippines"}
 
 
+# BCP-47 tags of the card languages (used to pick a translation for `language: native`). Base tags from the
+# IANA registry; a region or script is added where the written variety differs between the cultures we ship.
+LANGUAGE_TAGS: dict[str, str] = {
+    "Arabic": "ar", "Bengali": "bn", "Bulgarian": "bg", "Cantonese": "yue", "Croatian": "hr", "Czech": "cs",
+    "Danish": "da", "Dutch": "nl", "English": "en", "Estonian": "et", "Filipino": "fil", "Finnish": "fi",
+    "French": "fr", "German": "de", "Greek": "el", "Hindi": "hi", "Hungarian": "hu", "Indonesian": "id",
+    "Irish": "ga", "Italian": "it", "Japanese": "ja", "Korean": "ko", "Latvian": "lv", "Lithuanian": "lt",
+    "Luxembourgish": "lb", "Malay": "ms", "Maltese": "mt", "Mandarin Chinese": "zh", "Māori": "mi",
+    "Norwegian": "no", "Persian": "fa", "Polish": "pl", "Portuguese": "pt", "Quechua": "qu", "Romanian": "ro",
+    "Russian": "ru", "Serbian": "sr", "Slovak": "sk", "Slovene": "sl", "Spanish": "es", "Swedish": "sv",
+    "Tamazight": "zgh", "Tamil": "ta", "Thai": "th", "Turkish": "tr", "Urdu": "ur", "Vietnamese": "vi",
+}
+REGIONAL_LANGUAGE_TAGS: dict[tuple[str, str], str] = {
+    ("CHN", "Mandarin Chinese"): "zh-Hans", ("SGP", "Mandarin Chinese"): "zh-Hans",
+    ("TWN", "Mandarin Chinese"): "zh-Hant", ("HKG", "Cantonese"): "yue-Hant",
+    ("MEX", "Spanish"): "es-MX", ("ARG", "Spanish"): "es-AR", ("CHL", "Spanish"): "es-CL",
+    ("COL", "Spanish"): "es-CO", ("SLV", "Spanish"): "es-SV", ("PER", "Spanish"): "es-PE",
+    ("URY", "Spanish"): "es-UY", ("VEN", "Spanish"): "es-VE", ("ESP", "Spanish"): "es-ES",
+    ("BRA", "Portuguese"): "pt-BR", ("PRT", "Portuguese"): "pt-PT",
+}
+
+
+def language_tags(code: str, languages: list[str]) -> list[str]:
+    """BCP-47 tags for a culture's languages, in the card's order (the first is the culture's main language).
+
+    Args:
+        code: the culture's ISO 3166 alpha-3 code.
+        languages: the card's language names.
+
+    Returns:
+        One tag per language name (names we have no tag for are skipped).
+    """
+    return [REGIONAL_LANGUAGE_TAGS.get((code, name), LANGUAGE_TAGS[name]) for name in languages
+            if (code, name) in REGIONAL_LANGUAGE_TAGS or name in LANGUAGE_TAGS]
+
+
 class InglehartWelzel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     year: int  # survey year of the latest IVS wave for this country
@@ -101,6 +137,7 @@ class CultureCard(BaseModel):
     code: str  # ISO 3166 alpha-3
     name: str
     languages: list[str]
+    language_tags: list[str] = []  # BCP-47, same order as `languages`
     hofstede_code: str | None = None
     hofstede: dict[str, int | None] | None = None  # pdi idv mas uai lto ivr; None where the matrix has no value
     inglehart_welzel: InglehartWelzel | None = None
@@ -170,6 +207,7 @@ def card_from_entry(entry: dict) -> CultureCard:
     h_words, iw_words, overridden, description = describe(entry["code"], entry["name"], entry.get("hofstede"), iw)
     return CultureCard(
         code=entry["code"], name=country_name(entry["code"]), languages=entry["languages"],
+        language_tags=language_tags(entry["code"], entry["languages"]),
         hofstede_code=entry.get("hofstede_code"), hofstede=entry.get("hofstede"), inglehart_welzel=iw,
         names=Names(**entry["names"]) if entry.get("names") else None,
         hofstede_words=h_words, inglehart_welzel_words=iw_words, overridden=overridden, description=description,
