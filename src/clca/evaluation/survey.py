@@ -64,7 +64,7 @@ MIN_CODE = -5  # WVS missing values are -1 … -5; anything lower is not a WVS c
 # Largest integer a float64 holds exactly; bigger "codes" (e.g. 99999999999999999999999) are corrupt data.
 MAX_CODE = 2**53
 WEIGHT_MODES = ("none", "wvs")
-# ISO 3166-1 numeric codes that WVS stores in B_COUNTRY, for the societies in clca.evaluation.countries (Northern
+# ISO 3166-1 numeric codes that WVS stores in B_COUNTRY, for the societies in clca.countries (Northern
 # Ireland has a WVS-specific code and is left out: only its one-to-one consistency within a file is checked).
 ISO_NUMERIC = {
     "AND": 20, "ARG": 32, "ARM": 51, "AUS": 36, "BGD": 50, "BOL": 68, "BRA": 76, "CAN": 124, "CHL": 152,

@@ -23,7 +23,7 @@ def translate_command(
 ) -> None:
     """Translate the survey items, persona prompt and labels; flag items for review; write FILE (unreviewed)."""
     from clca.config import load_config, validate
-    from clca.evaluation.countries import normalise_country
+    from clca.countries import normalise_country
     from clca.llm import ModelConfig, open_backend
     from clca.translate.config import TranslateConfig
     from clca.translate.run import translate_bank
