@@ -21,6 +21,7 @@ demo: setup
 	$(VENV)/bin/clca run --config configs/quickstart.yaml
 
 test: setup
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 
 bench: setup

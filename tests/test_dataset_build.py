@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_dataset_fixtures import (
+from builders_dataset import (
     GOAL_0,
     GOAL_1,
     LINES,
@@ -129,7 +129,7 @@ def test_build_writes_dataset_preview_and_manifest_with_hashes(tmp_path, tokeniz
 
 def test_task_selection_weights_and_unfiltered_ablation(tmp_path):
     convs = [conversation(i) for i in range(4)]
-    from test_dataset_fixtures import judgement
+    from builders_dataset import judgement
 
     judged = [judgement(c, keep=i < 2) for i, c in enumerate(convs)]
     labels = [intents(c) for c in convs[:2]]
@@ -161,7 +161,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(InputDataError, match="intents.jsonl:1: field 'keep'"):  # wrong file passed
         build_dataset(paths["conversations"], tmp_path / "ds", DatasetConfig(tasks="dialogue"),
                       judgements_path=paths["intents"])
-    from test_dataset_fixtures import judgement
+    from builders_dataset import judgement
 
     other = tmp_path / "other_judgements.jsonl"
     JsonlStore(other, Judgement).write_all([judgement(conversation(7), keep=True)])

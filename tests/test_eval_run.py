@@ -27,7 +27,10 @@ def test_logprob_then_generate_on_real_respondents_with_resume_and_compare(deu_m
     assert len(records) == 6
     for r in records:
         assert sum(r.option_probs.values()) == pytest.approx(1.0)
-        assert r.prediction == int(max(r.option_logprobs, key=r.option_logprobs.get))
+        if r.question == "Q7":  # asked as the questionnaire's "choose up to five" list: no per-item log-probs
+            assert r.option_logprobs is None and r.prediction in (1, 2)
+        else:
+            assert r.prediction == int(max(r.option_logprobs, key=r.option_logprobs.get))
         assert r.truth is None or r.truth > 0
     metrics = json.loads((tmp_path / "lp" / "metrics.json").read_text())
     assert metrics["reference_rows"]["survey"]["kl"] == 0.0
@@ -63,8 +66,9 @@ def test_logprob_then_generate_on_real_respondents_with_resume_and_compare(deu_m
         compare_runs(tmp_path / "lp", tmp_path / "gen", bootstrap_resamples=200)
     comparison = compare_runs(tmp_path / "lp", tmp_path / "lp", bootstrap_resamples=200)
     assert comparison.n_personas == 3 and comparison.resampling.units
-    assert comparison.metrics["kl"].verdict == "no significant difference"
     assert comparison.metrics["kl"].a_minus_b == 0.0
+    assert comparison.metrics["kl"].verdict == "not testable"  # 2 questions, 3 personas: no verdict either way
+    assert "questions" in comparison.metrics["kl"].reason
 
 
 @pytest.mark.slow
@@ -128,4 +132,5 @@ def test_logprob_items_a_failing_server_gives_up_on_are_recorded_failures_and_a_
     assert again.failures == 0 and not JsonlStore(tmp_path / "ev" / "evaluation.failures.jsonl", Failure).read()
     assert sorted(r.id for r in completed) == sorted(ids)
     assert {r.id: r for r in completed if r.id in {x.id for x in records}} == {r.id: r for r in records}
-    assert len(asked) <= 5 * len(failures)  # only the failed items' option prompts were sent again
+    # only the failed items' option prompts were sent again (at most one per option: 11 for the Q7 list)
+    assert len(asked) <= 11 * len(failures)

@@ -65,11 +65,12 @@ def test_wrong_type_and_bad_yaml(tmp_path):
         apply_overrides({}, ["roleplay.max_turns"])
 
 
-def test_yaml_never_executes_code(tmp_path):
+def test_yaml_never_executes_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where `touch pwned` would write if the tag were executed
     path = write(tmp_path / "evil.yaml", "name: !!python/object/apply:os.system ['touch pwned']\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(Outer, path)
-    assert not Path("pwned").exists()
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_jsonl_append_read_keys(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_roleplay_support import make_conversation, whole_prompt
+from builders_roleplay import make_conversation, whole_prompt
 
 from clca.errors import InputDataError
 from clca.intents import ConversationIntents, IntentsConfig, run_intents

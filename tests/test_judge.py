@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 import pytest
-from test_roleplay_support import make_conversation, whole_prompt
+from builders_roleplay import make_conversation, whole_prompt
 
 from clca.errors import BackendError, InputDataError
 from clca.jsonl import JsonlStore

@@ -229,6 +229,22 @@ def test_proxies_come_from_the_environment_once_per_base_url(monkeypatch):
     assert _env_proxy("http://127.0.0.1:8000/v1") is None
 
 
+def test_a_backend_resolves_each_base_urls_proxy_once(monkeypatch):
+    """Proxy settings are read once per base URL when the backend opens, not per request."""
+    from clca.llm import openai_backend
+
+    calls: list[str] = []
+    real = openai_backend._env_proxy
+    monkeypatch.setattr(openai_backend, "_env_proxy", lambda url: calls.append(url) or real(url))
+    with OpenAICompatServer() as a, OpenAICompatServer() as b:
+        urls = [a.base_url, b.base_url]
+        backend = load_backend(f"openai:m@{','.join(urls)}", **FAST)
+        results = backend.generate([ask(f"q{i}") for i in range(8)])
+        backend.close()
+    assert all(r.ok for r in results)
+    assert sorted(calls) == sorted(urls)
+
+
 def test_a_dropped_backend_shuts_its_loop_thread_down_even_from_its_own_callback():
     """`load_backend(...).submit(r)` keeps the backend alive only through the request; when that finishes, the
     backend is collected on its own loop thread — closing must neither deadlock nor leave the thread behind."""

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 import pytest
-from test_roleplay_support import GOAL_A, GOAL_B, SECRET_A, SECRET_B, make_scenario, speaker_of, turn_of
+from builders_roleplay import GOAL_A, GOAL_B, SECRET_A, SECRET_B, make_scenario, speaker_of, turn_of
 
 from clca.jsonl import JsonlStore
 from clca.llm import load_backend

@@ -81,4 +81,8 @@ def test_no_string_crashes_the_parser(raw: str) -> None:
 @given(st.sampled_from(["ACTION: ", "action:", "**Action**: ", "{\"action\": \""]), st.text(max_size=60),
        st.text(max_size=200))
 def test_no_structured_looking_string_crashes_the_parser(prefix: str, word: str, rest: str) -> None:
-    parse_turn(prefix + word + "\n" + rest, "A", "", "", "")
+    parsed = parse_turn(prefix + word + "\n" + rest, "A", "", "", "")
+    assert parsed.action in ("none", "non-verbal", "speak", "leave")
+    assert isinstance(parsed.text, str)
+    if parsed.action in ("speak", "non-verbal"):
+        assert parsed.text.strip()  # an action that says something never says nothing

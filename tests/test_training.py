@@ -7,7 +7,7 @@ import csv
 import json
 
 import pytest
-from test_dataset_fixtures import LINES, write_inputs
+from builders_dataset import LINES, write_inputs
 
 from clca.errors import ConfigError
 from clca.llm import ModelConfig, OptionScoringRequest, open_backend

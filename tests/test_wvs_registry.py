@@ -14,7 +14,8 @@ import pytest
 from clca.errors import InputDataError
 from clca.evaluation.human import load_human_data
 from clca.evaluation.questions import load_question_bank
-from clca.evaluation.runner import EvalConfig, run_evaluation
+from clca.evaluation.config import EvalConfig
+from clca.evaluation.runner import run_evaluation
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEADER = "B_COUNTRY,B_COUNTRY_ALPHA,D_INTERVIEW,Q1,Q27,Q260,X003R\n"

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
+from clca import interrupts
 from clca.errors import InputDataError
 from clca.jsonl import JsonlStore, write_json_atomic
 from clca.layout import failures_path, summary_path
@@ -85,6 +86,7 @@ def run_groups(
     """
     with progress_bar(len(pending), description) as advance:
         for start in range(0, len(pending), group_size):
+            interrupts.check()
             group = list(pending[start:start + group_size])
             produced = produce(group)
             output.append(produced)

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from clca import __version__
+from clca import interrupts
 from clca.errors import ClcaError
 
 # Stage packages in pipeline order; each has `cli.register(app)`.
@@ -81,6 +82,7 @@ def _quiet_third_party_output() -> None:
 
 def main() -> None:
     debug = "--debug" in sys.argv[1:]
+    interrupts.install()
     if not debug:
         _quiet_third_party_output()
     try:

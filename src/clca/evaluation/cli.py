@@ -9,66 +9,75 @@ import typer
 from clca.cli.common import open_model, print_json
 from clca.evaluation.config import MAX_RESAMPLES
 
+evaluate_app = typer.Typer(help="WVS wave 7 evaluation (culture-level KL/JS/EMD, individual accuracy).",
+                           no_args_is_help=False)
+
+WVS_FILE_HELP = (
+    "Official WVS wave 7 CSV with respondents (cross-national or per-country download; `clca data add-wvs FILE` "
+    "registers one for every later run, CLCA_WVS_FILE names one). Without one, the bundled per-country tables "
+    "and a country-only prompt are used. Shares are unweighted unless --weights wvs."
+)
+
+
+@evaluate_app.callback(invoke_without_command=True)
+def evaluate(
+    ctx: typer.Context,
+    model: str = typer.Option("embedded", "--model", help="Backend spec (embedded, hf:…, openai:…)."),
+    api_key_env: str | None = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
+    culture: str | None = typer.Option(None, "--culture", help="ISO3 country, e.g. DEU, GBR, CHN, MEX, JPN."),
+    questions: str | None = typer.Option(None, "--questions", help="social-values | q50 | category | ids."),
+    personas: int | None = typer.Option(None, "--personas", help="Respondents sampled (default 1000)."),
+    strategy: str | None = typer.Option(None, "--strategy", help="persona | cultural | anthropological."),
+    mode: str | None = typer.Option(None, "--mode", help="generate | logprob."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of persona sampling and bootstrap (≥ 0)."),
+    wvs_file: Path | None = typer.Option(None, "--wvs-file", help=WVS_FILE_HELP),
+    weights: str | None = typer.Option(None, "--weights", help="none (default: every respondent counts once, as "
+                                       "in the paper) | wvs (the survey's W_WEIGHT)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (reruns resume)."),
+    config: Path | None = typer.Option(None, "--config", help="YAML with EvalConfig keys."),
+    overrides: list[str] = typer.Option([], "--set", help="KEY=VALUE override, e.g. --set kl_epsilon=1e-3."),
+) -> None:
+    """Evaluate a model on WVS questions: `clca evaluate --model embedded --culture DEU --out runs/deu`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from clca.config import apply_overrides, load_yaml, validate
+    from clca.errors import ConfigError
+    from clca.evaluation.config import EvalConfig
+    from clca.evaluation.runner import run_evaluation
+
+    if out is None:
+        raise ConfigError("--out is required: the folder for records, metrics and manifest")
+    data = load_yaml(config) if config is not None else {}
+    flags = {"culture": culture, "questions": questions, "personas": personas, "strategy": strategy, "mode": mode,
+             "seed": seed, "wvs_file": str(wvs_file) if wvs_file else None, "weights": weights}
+    data.update({key: value for key, value in flags.items() if value is not None})
+    cfg = validate(EvalConfig, apply_overrides(data, overrides), str(config) if config else "command line")
+    backend = open_model(model, api_key_env)
+    try:
+        summary = run_evaluation(backend, cfg, out)
+    finally:
+        backend.close()
+    print_json(summary)
+
+
+@evaluate_app.command("compare")
+def compare(
+    a_dir: Path = typer.Argument(..., help="Evaluation folder of model A."),
+    b_dir: Path = typer.Argument(..., help="Evaluation folder of model B (same culture, personas, questions)."),
+    resamples: int = typer.Option(1000, "--resamples", min=1, max=MAX_RESAMPLES, help="Paired bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the comparison JSON here."),
+) -> None:
+    """Paired two-way bootstrap of two evaluations of the same personas → a verdict per metric, or why none."""
+    from clca.evaluation.scoring import compare_runs
+    from clca.jsonl import write_json_atomic
+
+    result = compare_runs(a_dir, b_dir, bootstrap_resamples=resamples, seed=seed)
+    if out is not None:
+        write_json_atomic(out, result.model_dump(mode="json"))
+    print_json(result)
+
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root `clca` app."""
-    evaluate_app = typer.Typer(help="WVS wave 7 evaluation (culture-level KL/JS/EMD, individual accuracy).",
-                               no_args_is_help=False)
-
-    @evaluate_app.callback(invoke_without_command=True)
-    def evaluate(
-        ctx: typer.Context,
-        model: str = typer.Option("embedded", "--model", help="Backend spec (embedded, hf:…, openai:…)."),
-        api_key_env: str | None = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
-        culture: str | None = typer.Option(None, "--culture", help="ISO3 country, e.g. DEU, GBR, CHN, MEX, JPN."),
-        questions: str | None = typer.Option(None, "--questions", help="social-values | q50 | category | ids."),
-        personas: int | None = typer.Option(None, "--personas", help="Respondents sampled (default 1000)."),
-        strategy: str | None = typer.Option(None, "--strategy", help="persona | cultural | anthropological."),
-        mode: str | None = typer.Option(None, "--mode", help="generate | logprob."),
-        seed: int | None = typer.Option(None, "--seed", help="Seed of persona sampling and bootstrap."),
-        wvs_file: Path | None = typer.Option(None, "--wvs-file", help="Official WVS wave 7 CSV with respondents."),
-        out: Path | None = typer.Option(None, "--out", help="Output folder (reruns resume)."),
-        config: Path | None = typer.Option(None, "--config", help="YAML with EvalConfig keys."),
-        overrides: list[str] = typer.Option([], "--set", help="KEY=VALUE override, e.g. --set kl_epsilon=1e-3."),
-    ) -> None:
-        """Evaluate a model on WVS questions: `clca evaluate --model embedded --culture DEU --out runs/deu`."""
-        if ctx.invoked_subcommand is not None:
-            return
-        from clca.config import apply_overrides, load_yaml, validate
-        from clca.errors import ConfigError
-        from clca.evaluation.config import EvalConfig
-        from clca.evaluation.runner import run_evaluation
-
-        if out is None:
-            raise ConfigError("--out is required: the folder for records, metrics and manifest")
-        data = load_yaml(config) if config is not None else {}
-        for key, value in {"culture": culture, "questions": questions, "personas": personas, "strategy": strategy,
-                           "mode": mode, "seed": seed, "wvs_file": str(wvs_file) if wvs_file else None}.items():
-            if value is not None:
-                data[key] = value
-        cfg = validate(EvalConfig, apply_overrides(data, overrides), str(config) if config else "command line")
-        backend = open_model(model, api_key_env)
-        try:
-            summary = run_evaluation(backend, cfg, out)
-        finally:
-            backend.close()
-        print_json(summary)
-
-    @evaluate_app.command("compare")
-    def compare(
-        a_dir: Path = typer.Argument(..., help="Evaluation folder of model A."),
-        b_dir: Path = typer.Argument(..., help="Evaluation folder of model B (same culture, personas, questions)."),
-        resamples: int = typer.Option(1000, "--resamples", min=1, max=MAX_RESAMPLES, help="Paired bootstrap resamples."),
-        seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed."),
-        out: Path | None = typer.Option(None, "--out", help="Also write the comparison JSON here."),
-    ) -> None:
-        """Paired bootstrap comparison of two evaluations on the same personas → verdict per metric."""
-        from clca.evaluation.scoring import compare_runs
-        from clca.jsonl import write_json_atomic
-
-        result = compare_runs(a_dir, b_dir, bootstrap_resamples=resamples, seed=seed)
-        if out is not None:
-            write_json_atomic(out, result.model_dump(mode="json"))
-        print_json(result)
-
     app.add_typer(evaluate_app, name="evaluate")

@@ -26,6 +26,15 @@ class EvalConfig(StrictModel):
     seed: int = Field(0, ge=0, description="seed of persona sampling and of the bootstrap")
     wvs_file: Path | None = Field(None, description="official WVS wave 7 CSV (cross-national or per-country)")
     human_source: Literal["auto", "bundled"] = Field("auto", description="bundled = ignore respondent files")
+    weights: Literal["none", "wvs"] = Field(
+        "none", description="none: every respondent counts once (the paper's choice, and comparable with its "
+        "numbers); wvs: the survey's W_WEIGHT in the human shares, the personas' weights and the resampling")
+    battery_form: Literal["list", "per_item"] = Field(
+        "list", description="Q7-Q17: one 'choose up to five' list as the questionnaire asks it, or 11 yes/no items")
+    country_samples: int = Field(
+        20, ge=1, le=1000, description="country-only prompts in generate mode: answers sampled per question "
+        "(without respondents; with respondents each persona samples one)")
+    sample_temperature: float = Field(1.0, gt=0.0, le=2.0, description="temperature of those sampled answers")
     kl_epsilon: float = Field(KL_EPSILON, gt=0, lt=0.1, description="additive smoothing of KL (both sides)")
     bootstrap_resamples: int = Field(1000, ge=0, le=MAX_RESAMPLES, description="0 = no confidence intervals")
     chunk_size: int = Field(64, ge=1, description="distinct prompts per checkpoint")
@@ -34,6 +43,14 @@ class EvalConfig(StrictModel):
     @classmethod
     def _country(cls, value: str) -> str:
         return normalise_country(value)
+
+    def distribution(self, country_only: bool) -> Literal["answers", "samples", "probabilities"]:
+        """How the model's distribution is formed. A person answers once, so personas with demographics give
+        greedy answers (the paper); a country-only prompt stands for a whole country, so it gives a distribution:
+        option probabilities in logprob mode (Cao et al. 2025), sampled answers in generate mode."""
+        if not country_only:
+            return "answers"
+        return "probabilities" if self.mode == "logprob" else "samples"
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """What must match for a resumed run to reuse existing records."""

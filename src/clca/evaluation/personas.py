@@ -65,6 +65,7 @@ class Persona(BaseModel):
     country_name: str
     country_only: bool
     fields: dict[str, str]  # ordered: label -> words
+    weight: float = 1.0  # the respondent's survey weight (W_WEIGHT); used only with `weights: wvs`
 
 
 def _label(table: dict[int, str], code: int | None) -> str | None:

@@ -29,6 +29,22 @@ THREE_POINT_ITEMS = frozenset(f"Q{n}" for n in range(33, 42))
 THREE_POINT_OPTIONS = {2: "Agree", 3: "Neither agree nor disagree", 4: "Disagree"}
 
 
+# The questionnaire's blocks, for per-block results (first and last question number of each).
+BLOCKS: tuple[tuple[str, int, int], ...] = (
+    ("importance of life domains (Q1-Q6)", 1, 6),
+    ("child qualities (Q7-Q17)", 7, 17),
+    ("neighbours (Q18-Q26)", 18, 26),
+    ("attitudes: work, family, gender (Q27-Q41)", 27, 41),
+    ("changes in the way of life (Q43-Q45)", 43, 45),
+    ("immigration (Q122-Q129)", 122, 129),
+    ("security (Q132-Q138)", 132, 138),
+    ("science and technology (Q158-Q162)", 158, 162),
+    ("religion (Q169-Q170)", 169, 170),
+    ("surveillance (Q196-Q198)", 196, 198),
+    ("elections (Q224-Q233)", 224, 233),
+)
+
+
 class Question(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
@@ -57,6 +73,11 @@ class Question(BaseModel):
     @property
     def number(self) -> int:
         return int(self.id[1:])
+
+    @property
+    def block(self) -> str:
+        """The questionnaire block the question belongs to (its category when outside the known blocks)."""
+        return next((name for name, first, last in BLOCKS if first <= self.number <= last), self.category)
 
     def three_point_variant(self) -> Question:
         """The 3-point fielding of Q33–Q41 (some countries): codes 2 Agree / 3 Neither / 4 Disagree.

@@ -22,20 +22,30 @@ from pathlib import Path
 from typing import Any
 
 from clca import __version__
-from clca.asking import choose_option
+from clca.asking import choose_option, derive_seed
 from clca.errors import ConfigError, InputDataError
 from clca.evaluation.config import EvalConfig, Mode
+from clca.evaluation.battery import (
+    Battery,
+    battery_answers_from_logprobs,
+    battery_max_tokens,
+    battery_messages,
+    battery_prompt_refs,
+    battery_scoring_request,
+    parse_battery,
+    split_batteries,
+)
 from clca.evaluation.human import HumanData, bundled_distributions, load_human_data
 from clca.evaluation.personas import Persona, country_only_persona, persona_from_respondent
 from clca.evaluation.questions import Question, load_question_bank
 from clca.evaluation.schema import Answer, AnswerFailure, EvalRecord, EvalSummary, RunMetrics
 from clca.evaluation.scoring import compute_run_metrics, record_key
 from clca.evaluation.strategies import Strategy, get_strategy, parse_answer
-from clca.evaluation.survey import sample_respondents
+from clca.evaluation.survey import distributions_from_respondents, fold_to_variant, sample_respondents, scale_variants
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
 from clca.layout import EvalFiles
 from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest
-from clca.records import Failure, Provenance, utc_now
+from clca.records import Failure, PromptRef, Provenance, utc_now
 from clca.resumable import Produced, StageOutput, run_groups
 
 # ------------------------------------------------------------------------------------------- setup
@@ -44,18 +54,22 @@ from clca.resumable import Produced, StageOutput, run_groups
 def _select_personas(human: HumanData, config: EvalConfig, strategy: Strategy) -> tuple[list[Persona], dict]:
     """Personas in evaluation order plus the respondents' true answers by persona id."""
     if human.kind == "bundled-table":
-        # No respondents: every persona would be the same country-only prompt, so one is evaluated.
-        return [country_only_persona(human.country)], {}
+        # No respondents: the country-only prompt answers as the whole country, so it gets a distribution — option
+        # probabilities (one persona) or `country_samples` sampled answers (one "persona" per sample).
+        n = 1 if config.mode == "logprob" else config.country_samples
+        return [country_only_persona(human.country, "country" if n == 1 else f"country#s{i}") for i in range(n)], {}
     sampled = sample_respondents(human.respondents, config.personas, config.seed)
-    personas = [persona_from_respondent(r) for r in sampled]
+    personas = [persona_from_respondent(r).model_copy(update={"weight": r.weight}) for r in sampled]
     if not strategy.uses_demographics or human.kind == "respondents-no-demographics":
-        personas = [country_only_persona(p.country, p.id) for p in personas]
+        personas = [country_only_persona(p.country, p.id).model_copy(update={"weight": p.weight}) for p in personas]
     truth = {r.id: r.answers for r in sampled}
     return personas, truth
 
 
 def _split_questions(questions: list[Question], human: HumanData) -> tuple[list[Question], dict[str, str]]:
+    """The questions to score (3-point variants where this country fielded them so) and the skipped ones."""
     scored, skipped = [], {}
+    variants = scale_variants(questions, human.distributions)
     for q in questions:
         dist = human.distributions.get(q.id)
         if dist is None:
@@ -64,12 +78,18 @@ def _split_questions(questions: list[Question], human: HumanData) -> tuple[list[
             skipped[q.id] = f"not asked in {human.country} (all answers code -4)"
         elif not dist.n_valid and dist.n_valid is not None:
             skipped[q.id] = f"no valid answers in {human.country}"
+        elif q.id in variants:
+            variant = q.three_point_variant()
+            human.distributions[q.id] = fold_to_variant(dist, variant)
+            scored.append(variant)
         else:
             scored.append(q)
     return scored, skipped
 
 
 def _load_human(config: EvalConfig, questions: list[Question]) -> HumanData:
+    if config.weights == "wvs" and config.human_source == "bundled":
+        raise ConfigError("weights: wvs needs respondent data (--wvs-file); the bundled tables are unweighted")
     if config.human_source == "bundled":
         if config.wvs_file is not None:
             raise ConfigError("wvs_file is set but human_source is 'bundled' — drop one of them")
@@ -78,11 +98,17 @@ def _load_human(config: EvalConfig, questions: list[Question]) -> HumanData:
             raise InputDataError(f"no bundled WVS data for {config.culture} — pass --wvs-file")
         return HumanData(country=config.culture, source="human_distributions.json", kind="bundled-table",
                          distributions=dists)
-    return load_human_data(config.culture, questions, config.wvs_file)
+    human = load_human_data(config.culture, questions, config.wvs_file)
+    if config.weights == "wvs":
+        if human.kind == "bundled-table":
+            raise ConfigError("weights: wvs needs respondent data (--wvs-file); the bundled tables are unweighted")
+        human.distributions = distributions_from_respondents(human.respondents, questions, config.culture,
+                                                             human.source, weights="wvs")
+    return human
 
 
 def _manifest(config: EvalConfig, backend: Backend, strategy: Strategy, human: HumanData,
-              questions: list[Question]) -> dict[str, Any]:
+              questions: list[Question], scored: list[Question], distribution: str) -> dict[str, Any]:
     manifest = {
         "kind": "clca-wvs-evaluation",
         "clca_version": __version__,
@@ -96,9 +122,12 @@ def _manifest(config: EvalConfig, backend: Backend, strategy: Strategy, human: H
         "respondents_available": len(human.respondents),
         "questions": [q.id for q in questions],
         "question_bank_sha": stable_hash([q.model_dump(mode="json") for q in questions]),
+        "scale_variants": {q.id: q.variant for q in scored if q.variant},
+        "distribution": distribution,
     }
     manifest["fingerprint"] = stable_hash({k: manifest[k] for k in
-                                           ("model", "prompts", "question_bank_sha", "human_source")}
+                                           ("model", "prompts", "question_bank_sha", "human_source",
+                                            "scale_variants", "distribution")}
                                           | {"config": config.fingerprint_fields()})
     return manifest
 
@@ -121,86 +150,104 @@ def _check_or_write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
 
 @dataclass
 class _Prompt:
-    """One distinct prompt and the personas whose item it answers (country-only personas share one prompt)."""
+    """One distinct prompt: a question, or a battery asked as one list, and the personas whose items it answers.
+
+    Greedy prompts are shared by every persona they are identical for (country-only personas); sampled prompts
+    (`seed` set) belong to one persona each.
+    """
 
     hash: str
     messages: list[Message]
-    question: Question
+    questions: list[Question]
+    battery: Battery | None = None
+    seed: int | None = None
     personas: list[Persona] = field(default_factory=list)
 
 
-def _pending_prompts(personas: list[Persona], questions: list[Question], strategy: Strategy,
-                     done: set[str]) -> list[_Prompt]:
-    by_hash: dict[str, _Prompt] = {}
-    for persona in personas:
-        for q in questions:
-            if record_key(persona.id, q.id) in done:
-                continue
-            messages = strategy.messages(persona, q)
-            prompt_hash = stable_hash([m.model_dump() for m in messages])
-            by_hash.setdefault(prompt_hash, _Prompt(prompt_hash, messages, q)).personas.append(persona)
-    return list(by_hash.values())
+class _Asker:
+    """Builds a persona's pending prompts and answers them; turns answers into records or failures."""
 
+    def __init__(self, backend: Backend, strategy: Strategy, config: EvalConfig, distribution: str,
+                 truth: dict[str, dict[str, int]], provenance: Provenance):
+        self.backend, self.strategy, self.config = backend, strategy, config
+        self.sampled = distribution == "samples"
+        self.truth, self.provenance = truth, provenance
 
-def _answer_prompts(backend: Backend, strategy: Strategy, mode: Mode,
-                    prompts: list[_Prompt]) -> list[Answer | AnswerFailure]:
-    """One backend call per distinct prompt."""
-    if mode == "logprob":
-        requests = [OptionScoringRequest(messages=p.messages, options=[str(c) for c in p.question.codes])
-                    for p in prompts]
-        out: list[Answer | AnswerFailure] = []
-        for prompt, logprobs in zip(prompts, backend.score_options(requests), strict=True):
-            codes = prompt.question.codes
-            choice = choose_option(logprobs, len(codes))
-            if isinstance(choice, str):
-                out.append(AnswerFailure(failure=choice))
-                continue
-            out.append(Answer(
-                option_logprobs={str(c): v for c, v in zip(codes, choice.logprobs, strict=True)},
-                option_probs={str(c): p for c, p in zip(codes, choice.probs, strict=True)},
-                prediction=int(codes[choice.index]),
-            ))
-        return out
-    requests = [GenerationRequest(messages=p.messages, max_tokens=strategy.max_tokens, temperature=0.0)
-                for p in prompts]
-    out = []
-    for prompt, result in zip(prompts, backend.generate(requests), strict=True):
-        if not result.ok:
-            out.append(AnswerFailure(failure=result.error or "backend returned no text"))
-            continue
-        prediction, reason = parse_answer(result.text, prompt.question.codes, reasoning=strategy.reasoning)
-        out.append(Answer(raw_output=result.text, prediction=prediction, invalid_reason=reason))
-    return out
-
-
-@dataclass
-class _Answerer:
-    """Answers a group of distinct prompts and turns each answer into the records of the personas sharing it."""
-
-    backend: Backend
-    strategy: Strategy
-    config: EvalConfig
-    truth: dict[str, dict[str, int]]
-    provenance: Provenance
+    def pending(self, personas: list[Persona], questions: list[Question], done: set[str]) -> list[_Prompt]:
+        batteries, singles = split_batteries(questions, self.config.battery_form)
+        selected = {q.id for q in questions}
+        by_hash: dict[str, _Prompt] = {}
+        for persona in personas:
+            units = [(b.name, [q for q in b.items if q.id in selected], b) for b in batteries]
+            units += [(q.id, [q], None) for q in singles]
+            for unit_id, items, battery in units:
+                if all(record_key(persona.id, q.id) in done for q in items):
+                    continue
+                messages = battery_messages(persona, self.strategy, battery) if battery is not None \
+                    else self.strategy.messages(persona, items[0])
+                seed = derive_seed(self.config.seed, persona.id, unit_id) if self.sampled else None
+                key = stable_hash([[m.model_dump() for m in messages], seed])
+                prompt = by_hash.setdefault(key, _Prompt(key, messages, items, battery, seed))
+                prompt.personas.append(persona)
+        return list(by_hash.values())
 
     def answer(self, prompts: list[_Prompt]) -> Produced[EvalRecord]:
         produced: Produced[EvalRecord] = Produced()
-        answers = _answer_prompts(self.backend, self.strategy, self.config.mode, prompts)
-        for prompt, answer in zip(prompts, answers, strict=True):
+        for prompt, answers in zip(prompts, self._ask(prompts), strict=True):
             for persona in prompt.personas:
-                key = record_key(persona.id, prompt.question.id)
-                if isinstance(answer, AnswerFailure):
-                    produced.failures.append(Failure(id=key, stage="evaluation", reason=answer.failure,
-                                                     provenance=self.provenance))
-                    continue
-                true_code = self.truth.get(persona.id, {}).get(prompt.question.id)
-                produced.records.append(EvalRecord(
-                    id=key, persona_id=persona.id, question=prompt.question.id, country=self.config.culture,
-                    strategy=self.strategy.name, mode=self.config.mode, country_only=persona.country_only,
-                    prompt_hash=prompt.hash, truth=true_code if true_code is not None and true_code >= 0 else None,
-                    **answer.model_dump(),
-                ))
+                for q in prompt.questions:
+                    key = record_key(persona.id, q.id)
+                    if isinstance(answers, AnswerFailure):
+                        produced.failures.append(Failure(id=key, stage="evaluation", reason=answers.failure,
+                                                         provenance=self.provenance))
+                        continue
+                    true_code = self.truth.get(persona.id, {}).get(q.id)
+                    produced.records.append(EvalRecord(
+                        id=key, persona_id=persona.id, question=q.id, country=self.config.culture,
+                        strategy=self.strategy.name, mode=self.config.mode, country_only=persona.country_only,
+                        prompt_hash=prompt.hash, truth=true_code if true_code in q.codes else None,
+                        **answers[q.id].model_dump(),
+                    ))
         return produced
+
+    def _ask(self, prompts: list[_Prompt]) -> list[dict[str, Answer] | AnswerFailure]:
+        if self.config.mode == "logprob":
+            requests = [battery_scoring_request(p.personas[0], self.strategy, p.battery) if p.battery is not None
+                        else OptionScoringRequest(messages=p.messages, options=[str(c) for c in p.questions[0].answer_codes])
+                        for p in prompts]
+            return [self._scored(p, lp) for p, lp in zip(prompts, self.backend.score_options(requests), strict=True)]
+        requests = [GenerationRequest(
+            messages=p.messages, seed=p.seed,
+            max_tokens=battery_max_tokens(self.strategy) if p.battery is not None else self.strategy.max_tokens,
+            temperature=self.config.sample_temperature if self.sampled else 0.0) for p in prompts]
+        return [self._generated(p, r) for p, r in zip(prompts, self.backend.generate(requests), strict=True)]
+
+    @staticmethod
+    def _scored(prompt: _Prompt, logprobs) -> dict[str, Answer] | AnswerFailure:
+        n_options = len(prompt.battery.items) if prompt.battery is not None else len(prompt.questions[0].answer_codes)
+        choice = choose_option(logprobs, n_options)
+        if isinstance(choice, str):
+            return AnswerFailure(failure=choice)
+        if prompt.battery is not None:
+            return {qid: Answer(option_probs=a["option_probs"], prediction=a["prediction"])
+                    for qid, a in battery_answers_from_logprobs(choice.logprobs, prompt.battery).items()}
+        q = prompt.questions[0]
+        unread = {str(c): 0.0 for c in q.unread_codes}  # never offered, so never chosen
+        return {q.id: Answer(
+            option_logprobs={str(c): v for c, v in zip(q.answer_codes, choice.logprobs, strict=True)},
+            option_probs={**{str(c): p for c, p in zip(q.answer_codes, choice.probs, strict=True)}, **unread},
+            prediction=int(q.answer_codes[choice.index]))}
+
+    def _generated(self, prompt: _Prompt, result) -> dict[str, Answer] | AnswerFailure:
+        if not result.ok:
+            return AnswerFailure(failure=result.error or "backend returned no text")
+        if prompt.battery is not None:
+            codes, reason = parse_battery(result.text, prompt.battery, reasoning=self.strategy.reasoning)
+            return {q.id: Answer(raw_output=result.text, prediction=None if codes is None else codes[q.id],
+                                 invalid_reason=reason) for q in prompt.questions}
+        q = prompt.questions[0]
+        prediction, reason = parse_answer(result.text, q.answer_codes, reasoning=self.strategy.reasoning)
+        return {q.id: Answer(raw_output=result.text, prediction=prediction, invalid_reason=reason)}
 
 
 def run_evaluation(backend: Backend, config: EvalConfig, out_dir: str | Path) -> EvalSummary:
@@ -222,19 +269,20 @@ def run_evaluation(backend: Backend, config: EvalConfig, out_dir: str | Path) ->
     human = _load_human(config, questions)
     scored, skipped = _split_questions(questions, human)
     personas, truth = _select_personas(human, config, strategy)
+    distribution = config.distribution(country_only=all(p.country_only for p in personas))
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_or_write_manifest(out_dir, _manifest(config, backend, strategy, human, questions))
+    _check_or_write_manifest(out_dir, _manifest(config, backend, strategy, human, questions, scored, distribution))
     JsonlStore(out_dir / EvalFiles.PERSONAS, Persona).write_all(personas)
     write_json_atomic(out_dir / EvalFiles.SURVEY,
                       {qid: d.model_dump(mode="json") for qid, d in human.distributions.items()})
 
     output = StageOutput(out_dir / EvalFiles.RECORDS, EvalRecord, failures_done=False,
                          failures_file=out_dir / EvalFiles.FAILURES)
-    prompts = _pending_prompts(personas, scored, strategy, output.done())
-    provenance = Provenance(model=backend.identity, prompts=strategy.prompt_refs(), seed=config.seed,
-                            sampling={"mode": config.mode, "temperature": 0.0})
-    answerer = _Answerer(backend, strategy, config, truth, provenance)
-    run_groups(prompts, answerer.answer, output, group_size=config.chunk_size,
+    provenance = Provenance(model=backend.identity, prompts=_prompt_refs(strategy, config), seed=config.seed,
+                            sampling={"mode": config.mode, "distribution": distribution,
+                                      "temperature": config.sample_temperature if distribution == "samples" else 0.0})
+    asker = _Asker(backend, strategy, config, distribution, truth, provenance)
+    run_groups(asker.pending(personas, scored, output.done()), asker.answer, output, group_size=config.chunk_size,
                description=f"WVS {config.culture} {strategy.name}/{config.mode}")
 
     metrics = compute_run_metrics(out_dir, bootstrap_resamples=config.bootstrap_resamples, seed=config.seed,
@@ -244,10 +292,18 @@ def run_evaluation(backend: Backend, config: EvalConfig, out_dir: str | Path) ->
     return summarise(metrics, out_dir)
 
 
+def _prompt_refs(strategy: Strategy, config: EvalConfig) -> list[PromptRef]:
+    refs = strategy.prompt_refs()
+    if config.battery_form == "list":
+        refs += [r for r in battery_prompt_refs(strategy, config.mode) if r not in refs]
+    return refs
+
+
 def summarise(metrics: RunMetrics, out_dir: Path) -> EvalSummary:
     return EvalSummary(
         out_dir=str(out_dir), culture=metrics.culture, strategy=metrics.strategy, mode=metrics.mode,
         n_personas=metrics.n_personas, persona_mode=metrics.persona_mode,
         n_questions_scored=len(metrics.per_question), skipped_questions=metrics.skipped_questions,
         overall=metrics.overall, invalid_answers=metrics.invalid_answers, failures=metrics.failures,
+        distribution=metrics.distribution, resampling=metrics.resampling,
     )

@@ -57,12 +57,14 @@ class MetricValue(_Strict):
 class Resampling(_Strict):
     """How the confidence intervals were made, so a reader can judge them."""
 
-    method: str  # e.g. "bootstrap over personas"
-    units: str  # what was resampled
+    method: str  # e.g. "two-way bootstrap, percentile interval"
+    units: str  # what was resampled: "personas x questions"
     n_personas: int
     n_questions: int
     resamples: int
     seed: int
+    scope: str  # what a verdict generalises over (questions only, with few personas)
+    weights: str = "none"
     ci_level: float = 0.95
 
 
@@ -83,8 +85,10 @@ class QuestionMetrics(_Strict):
     category: str
     model_distribution: dict[str, float]
     survey_distribution: dict[str, float]
+    option_labels: dict[str, str] = Field(default_factory=dict)  # code → the option's wording
     survey_n_valid: int | None = None
     survey_missing_shares: dict[str, float] = Field(default_factory=dict)
+    variant: str | None = None  # e.g. "3-point": asked and scored on the scale this country fielded
 
 
 class ReferenceRow(_Strict):
@@ -106,17 +110,20 @@ class RunMetrics(_Strict):
     personas_excluded_for_failures: int
     persona_mode: str
     human_source: str
-    model_distribution: str  # how the model's answer distribution was formed
+    distribution: Literal["answers", "samples", "probabilities"]  # the protocol forming the model's distribution
+    model_distribution: str  # that protocol in words
     settings: MetricSettings
     resampling: Resampling | None  # None: no intervals (bootstrap off or a single unit)
     overall: dict[str, MetricValue]
     overall_mean_probability: dict[str, MetricValue] | None = None  # logprob mode: mean option probabilities
-    by_category: dict[str, dict[str, float]]
+    by_category: dict[str, dict[str, float]]  # questionnaire block → mean metrics
+    protocols: dict[str, dict[str, float | None]] = Field(default_factory=dict)  # see clca.evaluation.protocols
     invalid_answers: int
     failures: int
     per_question: dict[str, QuestionMetrics]
     reference_rows: dict[str, ReferenceRow]
     skipped_questions: dict[str, str] = Field(default_factory=dict)
+    scale_variants: dict[str, str] = Field(default_factory=dict)  # question → variant asked in this country
 
 
 Verdict = Literal["a better", "b better", "no significant difference", "not testable"]
@@ -129,7 +136,8 @@ class MetricComparison(_Strict):
     ci95: tuple[float, float] | None
     lower_is_better: bool
     verdict: Verdict
-    reason: str = ""  # why "not testable", or what the interval says
+    reason: str = ""  # why "not testable", or what a verdict generalises over
+    differing_questions: int | None = None  # questions on which A and B differ at all
 
 
 class Comparison(_Strict):
@@ -141,6 +149,7 @@ class Comparison(_Strict):
     b_model: dict[str, Any]
     n_personas: int
     n_questions: int
+    distribution: str
     resampling: Resampling
     metrics: dict[str, MetricComparison]
 
@@ -159,3 +168,5 @@ class EvalSummary(_Strict):
     overall: dict[str, MetricValue]
     invalid_answers: int
     failures: int
+    distribution: str
+    resampling: Resampling | None

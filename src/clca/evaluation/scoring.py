@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from clca.errors import ConfigError, InputDataError
 from clca.evaluation import metrics as M
 from clca.evaluation.personas import Persona
+from clca.evaluation.protocols import score_protocols
 from clca.evaluation.questions import load_question_bank
 from clca.evaluation.schema import (
     Comparison,
@@ -34,7 +35,6 @@ from clca.jsonl import JsonlStore
 from clca.layout import EvalFiles
 from clca.records import Failure
 
-MIN_PERSONAS_FOR_VERDICT = 2  # a bootstrap over fewer units has zero width: no verdict is possible
 _VERDICTS = {"A better beyond noise": "a better", "B better beyond noise": "b better",
              "no significant difference": "no significant difference"}
 
@@ -53,10 +53,20 @@ class LoadedRun(BaseModel):
     invalid_answers: int
     failures: int
     mode: str
+    persona_weights: Any = None  # (N,) survey weights of the personas, None = every respondent counts once
 
     @property
     def epsilon(self) -> float:
         return float(self.manifest["config"].get("kl_epsilon", M.KL_EPSILON))
+
+    @property
+    def distribution(self) -> str:
+        """How the model's answer distribution is formed: answers | samples | probabilities."""
+        return self.manifest.get("distribution", "answers")
+
+    @property
+    def soft(self) -> bool:
+        return self.distribution == "probabilities"
 
 
 def _read_manifest(out_dir: Path) -> dict[str, Any]:
@@ -75,7 +85,9 @@ def load_run(out_dir: str | Path) -> LoadedRun:
     manifest = _read_manifest(out_dir)
     survey = {qid: SurveyDistribution.model_validate(d)
               for qid, d in json.loads((out_dir / EvalFiles.SURVEY).read_text(encoding="utf-8")).items()}
-    personas = [p.id for p in JsonlStore(out_dir / EvalFiles.PERSONAS, Persona).iter()]
+    persona_records = JsonlStore(out_dir / EvalFiles.PERSONAS, Persona).read()
+    personas = [p.id for p in persona_records]
+    variants = manifest.get("scale_variants", {})
     records = JsonlStore(out_dir / EvalFiles.RECORDS, EvalRecord).read()
     failures = JsonlStore(out_dir / EvalFiles.FAILURES, Failure).read()
     bank = load_question_bank()
@@ -88,22 +100,25 @@ def load_run(out_dir: str | Path) -> LoadedRun:
     mode = manifest["config"]["mode"]
     questions = {}
     for qid in qids:
-        q = bank.get(qid)
+        q = bank.get(qid).three_point_variant() if qid in variants else bank.get(qid)
         index = {c: i for i, c in enumerate(q.codes)}
         rows = [by_key[record_key(p, qid)] for p in complete]
         choices = np.array([index[r.prediction] if r.prediction is not None else len(q.codes) for r in rows])
         truth_values = [r.truth for r in rows]
         truth = None if all(t is None for t in truth_values) else \
             np.array([index.get(t, -1) if t is not None else -1 for t in truth_values])
-        probs = np.array([[r.option_probs[str(c)] for c in q.codes] for r in rows]) if mode == "logprob" else None
+        probs = np.array([[r.option_probs.get(str(c), 0.0) for c in q.codes] for r in rows]) \
+            if mode == "logprob" else None
         questions[qid] = M.QuestionAnswers(
-            qid=qid, category=q.category, scale_type=q.scale_type, codes=q.codes,
+            qid=qid, category=q.block, scale_type=q.scale_type, codes=q.codes,
             survey=np.asarray(survey[qid].shares, dtype=np.float64), choices=choices, truth=truth, probs=probs,
         )
+    weight_of = {p.id: p.weight for p in persona_records}
+    weighted = manifest["config"].get("weights", "none") == "wvs"
     return LoadedRun(
         manifest=manifest, personas=complete, excluded_personas=len(personas) - len(complete), questions=questions,
         survey=survey, invalid_answers=sum(r.prediction is None for r in records), failures=len(failures),
-        mode=mode,
+        mode=mode, persona_weights=np.array([weight_of[p] for p in complete]) if weighted else None,
     )
 
 
@@ -153,11 +168,17 @@ def _persona_mode(manifest: dict[str, Any]) -> str:
         else ", no respondents (bundled table): accuracy not available")
 
 
+def _point_weights(run: LoadedRun) -> np.ndarray:
+    return np.ones((1, len(run.personas))) if run.persona_weights is None else np.atleast_2d(run.persona_weights)
+
+
 def _per_question(run: LoadedRun, point: M.Scores) -> dict[str, QuestionMetrics]:
-    n = len(run.personas)
+    bank, variants = load_question_bank(), run.manifest.get("scale_variants", {})
+    labels = {qid: (bank.get(qid).three_point_variant() if qid in variants else bank.get(qid)).options
+              for qid in run.questions}
     out = {}
     for q in run.questions.values():
-        dist = M.model_distribution(q, np.ones(n))[0]
+        dist = M.model_distribution(q, _point_weights(run), soft=run.soft)[0]
         survey = run.survey[q.qid]
         out[q.qid] = QuestionMetrics(
             **{m: float(v[0]) for m, v in point.per_question[q.qid].items()},
@@ -165,15 +186,31 @@ def _per_question(run: LoadedRun, point: M.Scores) -> dict[str, QuestionMetrics]
             model_distribution={**{str(c): float(x) for c, x in zip(q.codes, dist[:-1], strict=True)},
                                 "invalid": float(dist[-1])},
             survey_distribution={str(c): float(x) for c, x in zip(q.codes, q.survey, strict=True)},
+            option_labels={str(c): label for c, label in labels[q.qid].items()},
             survey_n_valid=survey.n_valid,
             survey_missing_shares={str(k): v for k, v in survey.missing_shares.items()},
+            variant=run.manifest.get("scale_variants", {}).get(q.qid),
         )
     return out
 
 
+_DISTRIBUTIONS = {
+    "answers": "histogram of the personas' answers (argmax in logprob mode), invalid answers as own category",
+    "samples": "histogram of answers sampled from the country-only prompt, invalid answers as own category",
+    "probabilities": "mean option probabilities over personas (country-level protocol, Cao et al. 2025)",
+}
+
+
+def _resampling(boot: M.TwoWayWeights, method: str) -> Resampling:
+    units = boot.units
+    return Resampling(method=method, units=units.resampled, n_personas=units.n_personas,
+                      n_questions=units.n_questions, resamples=units.n_resamples, seed=units.seed, scope=units.scope,
+                      weights=units.weights)
+
+
 def compute_run_metrics(out_dir: str | Path, bootstrap_resamples: int = 1000, seed: int = 0,
                         epsilon: float | None = None) -> RunMetrics:
-    """Metrics of one evaluation folder with bootstrap intervals, per question, category and overall.
+    """Metrics of one evaluation folder with two-way bootstrap intervals, per question, category and overall.
 
     Args:
         out_dir: the evaluation folder.
@@ -188,33 +225,33 @@ def compute_run_metrics(out_dir: str | Path, bootstrap_resamples: int = 1000, se
     epsilon = run.epsilon if epsilon is None else epsilon
     questions = list(run.questions.values())
     categories = {q.qid: q.category for q in questions}
-    n = len(run.personas)
-    point = M.score_questions(questions, np.ones((1, n)), epsilon=epsilon)
-    weights = M.bootstrap_weights(n, bootstrap_resamples, seed) if bootstrap_resamples > 0 and n > 1 else None
-    samples = None if weights is None else M.aggregate(M.score_questions(questions, weights, epsilon=epsilon),
-                                                       categories)
+    point = M.score_questions(questions, _point_weights(run), soft=run.soft, epsilon=epsilon)
+    boot = M.two_way_bootstrap_weights(len(run.personas), len(questions), bootstrap_resamples, seed,
+                                       run.persona_weights) if bootstrap_resamples > 0 else None
+    samples = None if boot is None else M.score_two_way(questions, boot, soft=run.soft, epsilon=epsilon)
     soft = None
-    if run.mode == "logprob":
-        soft_point = M.aggregate(M.score_questions(questions, np.ones((1, n)), soft=True, epsilon=epsilon), categories)
-        soft_samples = None if weights is None else M.aggregate(
-            M.score_questions(questions, weights, soft=True, epsilon=epsilon), categories)
+    if run.mode == "logprob" and not run.soft:  # the answers' histogram is primary; also show mean probabilities
+        soft_point = M.aggregate(M.score_questions(questions, _point_weights(run), soft=True, epsilon=epsilon),
+                                 categories)
+        soft_samples = None if boot is None else M.score_two_way(questions, boot, soft=True, epsilon=epsilon)
         soft = _with_ci({k: v for k, v in soft_point.items() if k not in ("accuracy", "invalid_rate")}, soft_samples)
     config = run.manifest["config"]
+    weighting = "WVS weights (W_WEIGHT)" if run.persona_weights is not None else "none (every respondent counts once)"
     return RunMetrics(
         culture=config["culture"], strategy=config["strategy"], mode=run.mode, model=run.manifest["model"],
-        n_personas=n, personas_excluded_for_failures=run.excluded_personas,
+        n_personas=len(run.personas), personas_excluded_for_failures=run.excluded_personas,
         persona_mode=_persona_mode(run.manifest), human_source=run.manifest["human_source"],
-        model_distribution="histogram of predictions (argmax in logprob mode), invalid answers as own category",
-        settings=MetricSettings(kl_epsilon=epsilon),
-        resampling=None if weights is None else Resampling(
-            method="bootstrap, percentile interval", units="personas", n_personas=n, n_questions=len(questions),
-            resamples=bootstrap_resamples, seed=seed),
+        distribution=run.distribution, model_distribution=_DISTRIBUTIONS[run.distribution],
+        settings=MetricSettings(kl_epsilon=epsilon, weighting=weighting),
+        resampling=None if boot is None else _resampling(boot, "two-way bootstrap, percentile interval"),
         overall=_with_ci(M.aggregate(point, categories), samples),
         overall_mean_probability=soft,
         by_category=M.aggregate_by_category(point, categories),
+        protocols=score_protocols(questions, soft=run.soft, epsilon=epsilon, persona_weights=run.persona_weights),
         invalid_answers=run.invalid_answers, failures=run.failures,
         per_question=_per_question(run, point),
         reference_rows=_reference_rows(questions, epsilon),
+        scale_variants=dict(run.manifest.get("scale_variants", {})),
     )
 
 
@@ -222,10 +259,14 @@ def _check_comparable(a: LoadedRun, b: LoadedRun, a_dir: Path, b_dir: Path) -> N
     """Refuse, in one line, to compare runs whose numbers are not on the same footing."""
     ca, cb = a.manifest["config"], b.manifest["config"]
     for key, what in (("culture", "culture"), ("questions", "questions"), ("mode", "answer mode (protocol)"),
-                      ("kl_epsilon", "KL epsilon")):
+                      ("kl_epsilon", "KL epsilon"), ("weights", "survey weighting"),
+                      ("battery_form", "battery form")):
         if ca.get(key) != cb.get(key):
             raise ConfigError(f"{a_dir} and {b_dir} differ in {what}: {ca.get(key)!r} vs {cb.get(key)!r} — "
                               "compare evaluations made with the same settings")
+    if a.distribution != b.distribution:
+        raise ConfigError(f"{a_dir} and {b_dir} form the model's distribution differently ({a.distribution} vs "
+                          f"{b.distribution}) — compare evaluations made with the same protocol")
     if a.manifest["human_source"] != b.manifest["human_source"]:
         raise ConfigError(f"{a_dir} and {b_dir} were scored against different survey data — rerun with the same "
                           "--wvs-file")
@@ -248,7 +289,7 @@ def _aligned(a: LoadedRun, b: LoadedRun) -> tuple[list[M.QuestionAnswers], list[
 
 def compare_runs(a_dir: str | Path, b_dir: str | Path, bootstrap_resamples: int = 1000,
                  seed: int = 0) -> Comparison:
-    """Paired bootstrap of A − B over the personas both runs answered (same people, same questions).
+    """Paired two-way bootstrap of A − B: the same resampled personas and questions score both runs.
 
     Args:
         a_dir: evaluation folder of model A (e.g. CLCA).
@@ -257,31 +298,28 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, bootstrap_resamples: int 
         seed: its seed.
 
     Returns:
-        The typed content of compare.json; a verdict per metric, or "not testable" with the reason.
+        The typed content of compare.json: a verdict per metric, or "not testable" with the reason.
     """
     a_dir, b_dir = Path(a_dir), Path(b_dir)
     a, b = load_run(a_dir), load_run(b_dir)
     _check_comparable(a, b, a_dir, b_dir)
     qa, qb = _aligned(a, b)
     categories = {q.qid: q.category for q in qa}
-    n, epsilon = len(a.personas), a.epsilon
-    point_a = M.aggregate(M.score_questions(qa, np.ones((1, n)), epsilon=epsilon), categories)
-    point_b = M.aggregate(M.score_questions(qb, np.ones((1, n)), epsilon=epsilon), categories)
-    weights = M.bootstrap_weights(n, max(bootstrap_resamples, 1), seed)
-    samples_a = M.aggregate(M.score_questions(qa, weights, epsilon=epsilon), categories)
-    samples_b = M.aggregate(M.score_questions(qb, weights, epsilon=epsilon), categories)
+    epsilon = a.epsilon
+    point_a = M.aggregate(M.score_questions(qa, _point_weights(a), soft=a.soft, epsilon=epsilon), categories)
+    point_b = M.aggregate(M.score_questions(qb, _point_weights(a), soft=a.soft, epsilon=epsilon), categories)
+    boot = M.two_way_bootstrap_weights(len(a.personas), len(qa), max(bootstrap_resamples, 1), seed, a.persona_weights)
+    tests = M.compare_two_way(qa, qb, boot, soft=a.soft, epsilon=epsilon, persona_weights=a.persona_weights)
     comparison = {}
-    for metric in (m for m in point_a if m in point_b):
-        verdict, ci = M.paired_verdict(samples_a[metric] - samples_b[metric], metric)
-        testable = n >= MIN_PERSONAS_FOR_VERDICT
+    for metric, test in tests.items():
+        verdict = _VERDICTS.get(test.verdict, "not testable")
         comparison[metric] = MetricComparison(
             a=float(point_a[metric][0]), b=float(point_b[metric][0]),
-            a_minus_b=float(point_a[metric][0] - point_b[metric][0]), ci95=ci if testable else None,
-            lower_is_better=M.LOWER_IS_BETTER[metric],
-            verdict=_VERDICTS[verdict] if testable else "not testable",
-            reason="" if testable else f"{n} persona(s): resampling personas cannot vary, so there is no interval")
+            a_minus_b=float(point_a[metric][0] - point_b[metric][0]), ci95=test.ci,
+            lower_is_better=M.LOWER_IS_BETTER[metric], verdict=verdict,
+            reason=test.verdict.removeprefix("not testable: ") if verdict == "not testable" else
+            f"generalises over {test.units.scope}", differing_questions=test.differing_questions)
     return Comparison(
-        a=str(a_dir), b=str(b_dir), a_model=a.manifest["model"], b_model=b.manifest["model"], n_personas=n,
-        n_questions=len(qa), metrics=comparison,
-        resampling=Resampling(method="paired bootstrap, percentile interval", units="personas", n_personas=n,
-                              n_questions=len(qa), resamples=bootstrap_resamples, seed=seed))
+        a=str(a_dir), b=str(b_dir), a_model=a.manifest["model"], b_model=b.manifest["model"],
+        n_personas=len(a.personas), n_questions=len(qa), distribution=a.distribution, metrics=comparison,
+        resampling=_resampling(boot, "paired two-way bootstrap, percentile interval"))

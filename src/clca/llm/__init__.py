@@ -23,7 +23,6 @@ from clca.llm.base import (  # noqa: E402
     ModelIdentity,
     OptionScoringRequest,
     ScoringFailure,
-    messages_from,
 )
 from clca.llm.config import ModelConfig  # noqa: E402
 from clca.llm.spec import ACCEPTED_FORMS, BackendSpec, parse_spec  # noqa: E402
@@ -40,7 +39,6 @@ __all__ = [
     "OptionScoringRequest",
     "ScoringFailure",
     "load_backend",
-    "messages_from",
     "open_backend",
     "parse_spec",
 ]

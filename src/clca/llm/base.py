@@ -24,13 +24,6 @@ class Message(BaseModel):
     content: str
 
 
-Messages = Sequence[Message]
-
-
-def messages_from(items: Sequence[Message | dict]) -> list[Message]:
-    return [m if isinstance(m, Message) else Message.model_validate(m) for m in items]
-
-
 class GenerationRequest(BaseModel):
     """One chat completion request. `temperature=0` means greedy decoding."""
 

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from clca.config import StrictModel
 from clca.layout import safe_component
-from clca.evaluation.config import EvalConfig, Mode
+from clca.evaluation.config import MAX_RESAMPLES, EvalConfig, Mode
 from clca.intents.config import IntentsConfig
 from clca.judge.config import JudgeConfig
 from clca.llm.config import ModelConfig
@@ -62,18 +62,25 @@ class ScenarioSourceSection(ScenariosConfig):
 
 
 class EvaluationSection(StrictModel):
-    """WVS evaluation of the student before (prompting baselines) and after CLCA training, on the same personas."""
+    """WVS evaluation of the student before (prompting baselines) and after CLCA training, on the same personas.
+
+    The keys after `clca_strategy` are `EvalConfig`'s (see `clca.evaluation.config` for what each means).
+    """
 
     baselines: list[str] = Field(default_factory=lambda: ["persona", "cultural"], description="prompt strategies")
     clca_strategy: str = Field("persona", description="prompt strategy for the CLCA-trained student")
     questions: str | list[str] = "social-values"
     personas: int = Field(1000, ge=1)
     mode: Mode = "generate"
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     wvs_file: Path | None = None
     human_source: Literal["auto", "bundled"] = "auto"
+    weights: Literal["none", "wvs"] = "none"
+    battery_form: Literal["list", "per_item"] = "list"
+    country_samples: int = Field(20, ge=1, le=1000)
+    sample_temperature: float = Field(1.0, gt=0.0, le=2.0)
     kl_epsilon: float | None = Field(None, gt=0, lt=0.1, description="None = the evaluation default")
-    bootstrap_resamples: int = Field(1000, ge=0)
+    bootstrap_resamples: int = Field(1000, ge=0, le=MAX_RESAMPLES)
 
     def for_run(self, culture: str, strategy: str) -> EvalConfig:
         values = self.model_dump(exclude={"baselines", "clca_strategy", "kl_epsilon"})

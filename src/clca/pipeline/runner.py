@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
+from clca import interrupts
 from clca.errors import ClcaError, ConfigError
 from clca.jsonl import stable_hash
 from clca.pipeline.context import RunContext
@@ -110,6 +111,7 @@ class Runner:
             if only is not None and stage.name != only:
                 continue
             for scope in stage.scopes(self.ctx):
+                interrupts.check()
                 self._run_one(stage, scope, force=stage.name in forced)
         return self.manifest
 

@@ -2,7 +2,7 @@
 
 Every artifact that came from an LLM call records the `name` and `sha256` of the template(s) that produced it,
 so a change to a prompt is visible in provenance and invalidates caches/stages that depend on it.
-Template names carry their version (`roleplay_agent.v1`); edit a template → bump the version.
+Template names carry their version (`roleplay_agent_system.v1`); edit a template → bump the version.
 """
 
 from __future__ import annotations
@@ -35,10 +35,6 @@ class PromptTemplate:
     def render(self, **variables: object) -> str:
         return _compile(self.text).render(**variables).strip()
 
-    @property
-    def short_hash(self) -> str:
-        return self.sha256[:12]
-
     def provenance(self) -> dict[str, str]:
         return {"name": self.name, "sha256": self.sha256}
 
@@ -51,7 +47,7 @@ def _compile(text: str) -> jinja2.Template:
 
 @lru_cache(maxsize=None)
 def load_template(name: str) -> PromptTemplate:
-    """Load `templates/<name>.j2` (e.g. `load_template("roleplay_agent.v1")`)."""
+    """Load `templates/<name>.j2` (e.g. `load_template("roleplay_agent_system.v1")`)."""
     path = TEMPLATE_DIR / f"{name}.j2"
     if not path.is_file():
         known = sorted(p.stem for p in TEMPLATE_DIR.glob("*.j2"))

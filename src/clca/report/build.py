@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from clca.errors import InputDataError
-from clca.evaluation.schema import Comparison, MetricValue, RunMetrics
+from clca.evaluation.schema import Comparison, MetricValue, Resampling, RunMetrics
 from clca.intents.schema import ConversationIntents
 from clca.jsonl import JsonlStore
 from clca.judge.schema import Judgement
@@ -38,6 +38,7 @@ from clca.scenarios.schema import Scenario
 METRICS = ("kl", "js", "emd", "accuracy")
 METRIC_NAMES = {"kl": "KL", "js": "JS-D", "emd": "EMD", "accuracy": "accuracy", "invalid_rate": "invalid rate"}
 MOVED_QUESTIONS = 4  # questions shown in the distribution plot
+MOVED_THRESHOLD = 1e-9  # total variation between baseline and CLCA answers below which a question did not move
 
 
 def _read(path: Path, model) -> list:
@@ -122,7 +123,17 @@ def _result_row(culture: str, variant: str, metrics: RunMetrics) -> ResultRow:
         invalid_rate=overall["invalid_rate"].value if "invalid_rate" in overall else None,
         n_personas=metrics.n_personas, n_questions=len(metrics.per_question),
         skipped_questions=sorted(metrics.skipped_questions),
+        distribution=metrics.model_distribution, weighting=metrics.settings.weighting,
+        resampling=_resampling_text(metrics.resampling), protocols=metrics.protocols,
+        scale_variants=metrics.scale_variants,
     )
+
+
+def _resampling_text(r: Resampling | None) -> str:
+    if r is None:
+        return "no intervals (bootstrap off)"
+    return (f"{r.method}: {r.resamples} resamples of {r.units} ({r.n_personas} personas × {r.n_questions} "
+            f"questions), seed {r.seed}; an effect generalises over {r.scope}")
 
 
 def _reference_rows(culture: str, metrics: RunMetrics) -> list[ResultRow]:
@@ -153,19 +164,28 @@ def _comparisons(culture: str, compare: Comparison, baseline: str) -> list[Compa
 
 
 def _moved_questions(baseline: RunMetrics, clca: RunMetrics) -> list[tuple[str, list[str], dict]]:
-    common = [q for q in clca.per_question if q in baseline.per_question]
-    moved = sorted(common, key=lambda q: -abs(clca.per_question[q].kl - baseline.per_question[q].kl))
+    """The questions whose answer distribution changed most between the baseline and CLCA (only those that moved)."""
+    def moved_by(qid: str) -> float:
+        b, c = baseline.per_question[qid].model_distribution, clca.per_question[qid].model_distribution
+        return sum(abs(c.get(k, 0.0) - b.get(k, 0.0)) for k in set(b) | set(c)) / 2
+
+    moved = [q for q in clca.per_question if q in baseline.per_question and moved_by(q) > MOVED_THRESHOLD]
     panels = []
-    for qid in moved[:MOVED_QUESTIONS]:
+    for qid in sorted(moved, key=moved_by, reverse=True)[:MOVED_QUESTIONS]:
         b, c = baseline.per_question[qid], clca.per_question[qid]
-        labels = [*c.survey_distribution, "invalid"]
+        codes = list(c.survey_distribution)
+        labels = [_short(f"{code} {c.option_labels.get(code, '')}".strip()) for code in codes] + ["invalid"]
         series = {
-            "survey": [c.survey_distribution[k] for k in labels[:-1]] + [0.0],
-            "persona baseline": [b.model_distribution.get(k, 0.0) for k in labels],
-            "CLCA": [c.model_distribution.get(k, 0.0) for k in labels],
+            "survey": [c.survey_distribution[k] for k in codes] + [0.0],
+            "persona baseline": [b.model_distribution.get(k, 0.0) for k in [*codes, "invalid"]],
+            "CLCA": [c.model_distribution.get(k, 0.0) for k in [*codes, "invalid"]],
         }
         panels.append((f"{qid}: KL {b.kl:.3f} → {c.kl:.3f}", labels, series))
     return panels
+
+
+def _short(label: str, width: int = 18) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def _loss_curve(path: Path) -> list[tuple[int, float]]:
@@ -257,7 +277,7 @@ def _add_plots(data: ReportData, layout: RunLayout, distribution_panels: list,
             str(path.relative_to(layout.run_dir))
     if category_deltas:
         path = plots.plot_category_deltas(category_deltas, "KL", plot_dir / "category_deltas.png")
-        data.plots["Per-category change in KL, CLCA − persona baseline"] = str(path.relative_to(layout.run_dir))
+        data.plots["Per-block change in KL, CLCA − persona baseline (questionnaire blocks)"] = str(path.relative_to(layout.run_dir))
     if loss_curves:
         path = plots.plot_loss_curves(loss_curves, plot_dir / "training_loss.png")
         data.plots["Training loss"] = str(path.relative_to(layout.run_dir))

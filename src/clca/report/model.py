@@ -59,6 +59,11 @@ class ResultRow(_Model):
     n_personas: int | None = None
     n_questions: int | None = None
     skipped_questions: list[str] = Field(default_factory=list)
+    distribution: str = ""  # how the model's answer distribution was formed (the protocol), in words
+    resampling: str = ""  # what the intervals resampled, and how many units there were
+    weighting: str = ""
+    protocols: dict[str, dict[str, float | None]] = Field(default_factory=dict)  # the same records, other protocols
+    scale_variants: dict[str, str] = Field(default_factory=dict)
 
 
 class ComparisonRow(_Model):

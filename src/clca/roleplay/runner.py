@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clca import interrupts
 from clca.asking import derive_seed
 from clca.cultures import resolve_culture
 from clca.errors import InputDataError
@@ -295,6 +296,7 @@ def _advance_lockstep(pending: list[_Running], turns: _TurnLogic, write: Callabl
     for start in range(0, len(pending), group_size):
         active = pending[start : start + group_size]
         while active:
+            interrupts.check()
             backend = turns.backend(active[0])
             results = backend.generate([turns.request(state) for state in active])
             finished, active_next = [], []
@@ -327,6 +329,7 @@ def _advance_pipelined(pending: list[_Running], turns: _TurnLogic, write: Callab
             send(state)
         while in_flight:
             batch = [answered.get()]
+            interrupts.check()
             while not answered.empty():  # handle everything that has arrived before writing once
                 batch.append(answered.get_nowait())
             finished = []

@@ -29,13 +29,13 @@ from pydantic import BaseModel
 
 from clca.cultures import CultureCard
 from clca.errors import InputDataError
-from clca.layout import failures_path, summary_path
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
 from clca.llm.base import Backend, GenerationRequest, Message
 from clca.paths import PACKAGE_DATA_DIR
 from clca.progress import progress_bar
 from clca.prompts import PromptTemplate, load_template
 from clca.records import Failure, PromptRef, Provenance
+from clca.resumable import Produced, StageOutput, run_groups
 from clca.scenarios.config import ScenariosConfig
 from clca.scenarios.parsing import RELATIONSHIPS, ScenarioParseError, parse_scenario_answer
 from clca.scenarios.schema import Scenario
@@ -98,85 +98,91 @@ def _request_seed(run_seed: int, item_id: str, attempt: int) -> int:
     return int(stable_hash([run_seed, item_id, attempt], length=8), 16)
 
 
+class _Generator:
+    """Asks for one batch of scenarios, repairing invalid answers up to `max_repairs` times per item."""
+
+    def __init__(self, backend: Backend, cfg: ScenariosConfig, stage: str, template: PromptTemplate,
+                 need_relationship: bool):
+        self.backend, self.cfg, self.stage = backend, cfg, stage
+        self.template, self.repair = template, load_template(REPAIR_TEMPLATE)
+        self.need_relationship = need_relationship
+        self.sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_tokens}
+        self.repaired = 0
+
+    def provenance(self, item: _Item) -> Provenance:
+        prompts = [PromptRef(**self.template.provenance())]
+        if item.attempts > 1:
+            prompts.append(PromptRef(**self.repair.provenance()))
+        return Provenance(model=self.backend.identity, prompts=prompts, sampling=self.sampling,
+                          seed=_request_seed(self.cfg.seed, item.id, item.attempts - 1))
+
+    def batch(self, batch: list[_Item]) -> Produced[Scenario]:
+        produced: Produced[Scenario] = Produced()
+        for item in batch:
+            item.messages = [Message(role="user", content=item.prompt)]
+        active = batch
+        while active:
+            requests = [GenerationRequest(messages=item.messages, max_tokens=self.cfg.max_tokens,
+                                          temperature=self.cfg.temperature, top_p=self.cfg.top_p,
+                                          seed=_request_seed(self.cfg.seed, item.id, item.attempts))
+                        for item in active]
+            results = self.backend.generate(requests)
+            active = [item for item, result in zip(active, results, strict=True) if self._answer(item, result, produced)]
+        return produced
+
+    def _answer(self, item: _Item, result, produced: Produced[Scenario]) -> bool:
+        """Record `item`'s answer; True when it gets a repair prompt and goes on."""
+        item.attempts += 1
+        if not result.ok:
+            produced.failures.append(Failure(id=item.id, stage=self.stage, reason=f"backend error: {result.error}",
+                                             raw=item.last_raw, attempts=item.attempts,
+                                             provenance=self.provenance(item)))
+            return False
+        item.last_raw = result.text
+        try:
+            parsed = parse_scenario_answer(result.text, need_relationship=self.need_relationship)
+            produced.records.append(item.build(parsed, self.provenance(item)))
+            self.repaired += item.attempts > 1
+            return False
+        except (ScenarioParseError, ValueError) as exc:
+            item.last_error = str(exc) + (" (the answer hit max_tokens and was cut off)"
+                                          if result.finish_reason == "length" else "")
+        if item.attempts > self.cfg.max_repairs:
+            produced.failures.append(Failure(
+                id=item.id, stage=self.stage, attempts=item.attempts, raw=result.text,
+                reason=f"no valid scenario after {item.attempts} attempt(s): {item.last_error}",
+                provenance=self.provenance(item)))
+            return False
+        item.messages = [*item.messages, Message(role="assistant", content=result.text),
+                         Message(role="user", content=self.repair.render(error=item.last_error,
+                                                                          with_relationship=self.need_relationship))]
+        return True
+
+
 def _run_items(
     items: list[_Item], backend: Backend, out_path: Path, cfg: ScenariosConfig, *, culture: str, stage: str,
     template: PromptTemplate, need_relationship: bool, notes: list[str], requested: int,
 ) -> ScenarioGenerationSummary:
     started = time.monotonic()
-    out_store = JsonlStore(out_path, Scenario)
-    fail_store = JsonlStore(failures_path(out_path), Failure)
-    done = out_store.keys() | fail_store.keys()
+    output = StageOutput(out_path, Scenario)  # failed items count as done: the same model would fail again
+    done = output.done()
     pending = [item for item in items if item.id not in done]
-    skipped = len(items) - len(pending)
-    repair = load_template(REPAIR_TEMPLATE)
-    sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_tokens}
-    identity = backend.identity
-    produced = failed = repaired = 0
+    generator = _Generator(backend, cfg, stage, template, need_relationship)
+    produced = failed = 0
 
-    def provenance(item: _Item, with_repair: bool) -> Provenance:
-        prompts = [PromptRef(**template.provenance())]
-        if with_repair:
-            prompts.append(PromptRef(**repair.provenance()))
-        return Provenance(model=identity, prompts=prompts, sampling=sampling,
-                          seed=_request_seed(cfg.seed, item.id, item.attempts - 1))
+    def produce(batch: list[_Item]) -> Produced[Scenario]:
+        nonlocal produced, failed
+        result = generator.batch(batch)
+        produced, failed = produced + len(result.records), failed + len(result.failures)
+        return result
 
-    with progress_bar(len(pending), f"{stage} {culture}") as advance:
-        for start in range(0, len(pending), cfg.batch_size):
-            batch = pending[start:start + cfg.batch_size]
-            for item in batch:
-                item.messages = [Message(role="user", content=item.prompt)]
-            scenarios: list[Scenario] = []
-            failures: list[Failure] = []
-            active = batch
-            while active:
-                requests = [
-                    GenerationRequest(messages=item.messages, max_tokens=cfg.max_tokens,
-                                      temperature=cfg.temperature, top_p=cfg.top_p,
-                                      seed=_request_seed(cfg.seed, item.id, item.attempts))
-                    for item in active
-                ]
-                results = backend.generate(requests)
-                still_active = []
-                for item, result in zip(active, results, strict=True):
-                    item.attempts += 1
-                    if not result.ok:
-                        failures.append(Failure(id=item.id, stage=stage, reason=f"backend error: {result.error}",
-                                                raw=item.last_raw, attempts=item.attempts,
-                                                provenance=provenance(item, item.attempts > 1)))
-                        continue
-                    item.last_raw = result.text
-                    try:
-                        parsed = parse_scenario_answer(result.text, need_relationship=need_relationship)
-                        scenarios.append(item.build(parsed, provenance(item, item.attempts > 1)))
-                        repaired += item.attempts > 1
-                    except (ScenarioParseError, ValueError) as exc:
-                        item.last_error = str(exc)
-                        if result.finish_reason == "length":
-                            item.last_error += " (the answer hit max_tokens and was cut off)"
-                        if item.attempts > cfg.max_repairs:
-                            failures.append(Failure(
-                                id=item.id, stage=stage, attempts=item.attempts, raw=result.text,
-                                reason=f"no valid scenario after {item.attempts} attempt(s): {item.last_error}",
-                                provenance=provenance(item, item.attempts > 1)))
-                        else:
-                            item.messages = [*item.messages, Message(role="assistant", content=result.text),
-                                             Message(role="user", content=repair.render(
-                                                 error=item.last_error, with_relationship=need_relationship))]
-                            still_active.append(item)
-                active = still_active
-            out_store.append(scenarios)
-            fail_store.append(failures)
-            produced += len(scenarios)
-            failed += len(failures)
-            advance(len(batch))
-
+    run_groups(pending, produce, output, group_size=cfg.batch_size, description=f"{stage} {culture}")
     summary = ScenarioGenerationSummary(
-        output=str(out_path), failures_output=str(fail_store.path), culture=culture, requested=requested,
-        produced=produced, failed=failed, skipped_done=skipped, repaired=repaired,
-        total_in_output=len(out_store.keys()), notes=notes, seconds=round(time.monotonic() - started, 3),
+        output=str(out_path), failures_output=str(output.failures.path), culture=culture, requested=requested,
+        produced=produced, failed=failed, skipped_done=len(items) - len(pending), repaired=generator.repaired,
+        total_in_output=len(output.records.keys()), notes=notes, seconds=round(time.monotonic() - started, 3),
     )
-    write_json_atomic(summary_path(out_path), {**summary.model_dump(mode="json"), "config": cfg.model_dump(),
-                                               "model": identity.model_dump(mode="json")})
+    output.write_summary(summary, config=cfg.model_dump(), model=backend.identity.model_dump(mode="json"))
     return summary
 
 

@@ -164,15 +164,44 @@ def build_dataset(
     judgements_path: str | Path | None = None,
     intents_path: str | Path | None = None,
 ) -> DatasetManifest:
-    """Build the multi-task SFT dataset for `config.student` and write it to `out_dir` (replacing a previous one)."""
-    import datasets
+    """Build the multi-task SFT dataset for `config.student` and write it to `out_dir` (replacing a previous one).
 
+    Args:
+        conversations_path: the conversations `clca roleplay` wrote.
+        out_dir: the dataset folder.
+        config: tasks, selection, weights, max length and the student whose tokenizer encodes the examples.
+        judgements_path: the judge's output (needed with `data: kept`).
+        intents_path: the intents (needed for the intent task).
+
+    Returns:
+        The manifest, also written to `out_dir/manifest.json`.
+    """
     config = config or DatasetConfig()
-    out_dir = Path(out_dir)
-    conversations_path = Path(conversations_path)
+    out_dir, conversations_path = Path(out_dir), Path(conversations_path)
+    conversations, judgements, intents, sources = _read_inputs(conversations_path, judgements_path, intents_path,
+                                                               config)
+    views, counts = collect_views(conversations, judgements, intents, config)
+    _check_views(views, counts, config, conversations_path)
+    tokenizer = load_tokenizer(config.student)
+    rows, truncated = _tokenise(views, tokenizer, config, counts)
+    data_sha256 = rows_sha256(rows)
+    manifest = DatasetManifest(
+        out_dir=str(out_dir), config=config, sources=sources, tokenizer=tokenizer_fingerprint(tokenizer),
+        prompts=template_refs(), counts=dict(sorted(counts.items())), examples=len(rows),
+        tokens=sum(r["num_tokens"] for r in rows), label_tokens=sum(r["num_label_tokens"] for r in rows),
+        truncated=truncated, data_sha256=data_sha256,
+    )
+    _save(rows, out_dir, sources, data_sha256)
+    _write_preview(out_dir / PREVIEW, rows, tokenizer)
+    write_json_atomic(out_dir / MANIFEST, manifest.model_dump(mode="json"))
+    return manifest
+
+
+def _read_inputs(conversations_path: Path, judgements_path: str | Path | None, intents_path: str | Path | None,
+                 config: DatasetConfig):
+    """The conversations, judgements and intents the config needs, with the hash of each source file."""
     sources: dict[str, SourceFile] = {}
     conversations, sources["conversations"] = _read_source(conversations_path, Conversation, "role-play")
-
     judgements = None
     if config.data == "kept":
         if judgements_path is None:
@@ -189,8 +218,10 @@ def build_dataset(
                 "(or use --tasks dialogue)"
             )
         intents, sources["intents"] = _read_source(Path(intents_path), ConversationIntents, "intents")
+    return conversations, judgements, intents, sources
 
-    views, counts = collect_views(conversations, judgements, intents, config)
+
+def _check_views(views: list, counts: Counter, config: DatasetConfig, conversations_path: Path) -> None:
     if not views:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if v)
         raise InputDataError(
@@ -205,11 +236,14 @@ def build_dataset(
                 f"({task}_views={counts[f'{task}_views']}) — check the {task} inputs or deselect the task"
             )
 
-    tokenizer = load_tokenizer(config.student)
+
+def _tokenise(views: list, tokenizer, config: DatasetConfig, counts: Counter) -> tuple[list[dict], int]:
+    """Token ids and loss labels of every view; views that truncation leaves without a reply are skipped."""
     rows = []
     truncated = 0
     with progress_bar(len(views), "tokenising views") as advance:
         for view in views:
+            advance(1)
             input_ids, labels = encode_chat(tokenizer, view.messages)
             if len(input_ids) > config.max_length:
                 truncated += 1
@@ -217,7 +251,6 @@ def build_dataset(
             n_label = sum(label != IGNORE_INDEX for label in labels)
             if n_label == 0:  # truncation removed every reply: the example would carry no loss
                 counts["skipped_fully_truncated"] += 1
-                advance(1)
                 continue
             rows.append({
                 "id": view.id, "conversation_id": view.conversation_id, "culture": view.culture,
@@ -226,37 +259,29 @@ def build_dataset(
                 "input_ids": input_ids, "labels": labels,
                 "num_tokens": len(input_ids), "num_label_tokens": n_label,
             })
-            advance(1)
     if not rows:
         raise InputDataError(f"every example was longer than dataset.max_length={config.max_length} before its "
                              "first reply — raise max_length")
+    return rows, truncated
 
-    data_sha256 = rows_sha256(rows)
-    manifest = DatasetManifest(
-        out_dir=str(out_dir), config=config, sources=sources, tokenizer=tokenizer_fingerprint(tokenizer),
-        prompts=template_refs(), counts=dict(sorted(counts.items())), examples=len(rows),
-        tokens=sum(r["num_tokens"] for r in rows), label_tokens=sum(r["num_label_tokens"] for r in rows),
-        truncated=truncated, data_sha256=data_sha256,
-    )
+
+def _save(rows: list[dict], out_dir: Path, sources: dict[str, SourceFile], data_sha256: str) -> None:
+    """The rows as a `datasets` folder, swapped in for a previous build (written beside it first)."""
+    import datasets
 
     out_dir.mkdir(parents=True, exist_ok=True)
     info = datasets.DatasetInfo(
         description=json.dumps({"clca_dataset": {"data_sha256": data_sha256,
                                                  "sources": {k: v.model_dump() for k, v in sources.items()}}}),
     )
-    dataset = datasets.Dataset.from_list(rows, info=info)
-    # Replace a previous build atomically enough: write beside, then swap folders.
     tmp = out_dir / (DATA_DIR + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    dataset.save_to_disk(str(tmp))
+    datasets.Dataset.from_list(rows, info=info).save_to_disk(str(tmp))
     final = out_dir / DATA_DIR
     if final.exists():
         shutil.rmtree(final)
     tmp.replace(final)
-    _write_preview(out_dir / PREVIEW, rows, tokenizer)
-    write_json_atomic(out_dir / MANIFEST, manifest.model_dump(mode="json"))
-    return manifest
 
 
 def _write_preview(path: Path, rows: list[dict], tokenizer) -> None:

@@ -28,11 +28,6 @@ class StudentSpec:
     model: str  # "embedded" or the hf path / name
     adapter: str | None = None
 
-    @property
-    def spec(self) -> str:
-        base = "embedded" if self.backend == "embedded" else f"hf:{self.model}"
-        return base + (f"+adapter={self.adapter}" if self.adapter else "")
-
 
 def parse_student_spec(spec: str) -> StudentSpec:
     """A backend spec (parsed by `clca.llm.spec`) that names a local, trainable model."""

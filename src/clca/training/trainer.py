@@ -20,6 +20,7 @@ import logging
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 
 import jinja2
@@ -119,12 +120,42 @@ def _peak_memory_mb(device_type: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None) -> TrainSummary:
-    """Train a LoRA adapter for `config.student` on the dataset in `dataset_dir`; write it to `out_dir`."""
-    import time
+def _gradient_accumulation(config: TrainConfig, world_size: int) -> int:
+    """Steps to accumulate so that the global batch is `batch_size` whatever the number of processes."""
+    per_step = config.per_device_batch_size * world_size
+    if config.batch_size % per_step:
+        raise ConfigError(
+            f"train.batch_size {config.batch_size} is not divisible by per_device_batch_size "
+            f"{config.per_device_batch_size} × {world_size} process(es) — adjust one of them"
+        )
+    return config.batch_size // per_step
 
-    import torch
+
+def _lora_config(config: TrainConfig, model):
     from peft import LoraConfig
+
+    missing = [m for m in config.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
+    if missing:
+        raise ConfigError(f"train.target_modules: {missing} not found in {config.student} — check the module names "
+                          "(e.g. q_proj, k_proj, v_proj, o_proj for Llama-style models)")
+    return LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
+    )
+
+
+def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None) -> TrainSummary:
+    """Train a LoRA adapter for `config.student` on the dataset in `dataset_dir`; write it to `out_dir`.
+
+    Args:
+        dataset_dir: a folder `build_dataset` wrote.
+        out_dir: the adapter folder (checkpoints inside it; `resume: true` continues from the newest).
+        config: preset, LoRA and optimiser settings, the student and its seed.
+
+    Returns:
+        The summary, also written to `out_dir/summary.json`.
+    """
+    import torch
     from transformers import set_seed
     from trl import SFTTrainer
 
@@ -132,26 +163,11 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     manifest = load_manifest(dataset_dir)
     world_size = _world_size()
-    per_step = config.per_device_batch_size * world_size
-    if config.batch_size % per_step:
-        raise ConfigError(
-            f"train.batch_size {config.batch_size} is not divisible by per_device_batch_size "
-            f"{config.per_device_batch_size} × {world_size} process(es) — adjust one of them"
-        )
-    accumulation = config.batch_size // per_step
-
+    accumulation = _gradient_accumulation(config, world_size)
     set_seed(config.seed)
     model, tokenizer, quantized = load_student(config.student, config.dtype, load_in_4bit=config.load_in_4bit)
     rows, data_sha256, retokenised = _load_rows(dataset_dir, manifest, tokenizer, config.max_length)
-    missing = [m for m in config.target_modules if not any(n.endswith(f".{m}") for n, _ in model.named_modules())]
-    if missing:
-        raise ConfigError(f"train.target_modules: {missing} not found in {config.student} — check the module names "
-                          "(e.g. q_proj, k_proj, v_proj, o_proj for Llama-style models)")
-
-    peft_config = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
-    )
+    peft_config = _lora_config(config, model)
     model_dtype = next(model.parameters()).dtype
     device_type = "cuda" if torch.cuda.is_available() else "cpu"
     batching = resolve_batching(config.batching, device_type, model)
@@ -171,19 +187,11 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume_from)
     runtime = time.perf_counter() - started
-    state = trainer.state
-    steps_this_run = state.global_step - (_step_of(resume_from) if resume_from else 0)
-    tokens_this_run = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
-    losses = [(e["step"], e["loss"]) for e in state.log_history if "loss" in e]
-
+    losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
     summary = TrainSummary(
-        out_dir=str(out_dir),
-        adapter_spec=f"{config.student}+adapter={out_dir}",
-        dataset_dir=str(dataset_dir), data_sha256=data_sha256, config=config, examples=len(rows),
-        global_step=state.global_step, epochs_done=float(state.epoch or 0.0), resumed_from=resume_from,
-        train_loss=result.training_loss if steps_this_run else None,
-        first_loss=losses[0][1] if losses else None, last_loss=losses[-1][1] if losses else None,
-        runtime_s=runtime, tokens_per_s=tokens_this_run / runtime if runtime > 0 else 0.0,
+        out_dir=str(out_dir), adapter_spec=f"{config.student}+adapter={out_dir}", dataset_dir=str(dataset_dir),
+        data_sha256=data_sha256, config=config, examples=len(rows), resumed_from=resume_from,
+        **_run_figures(trainer, result, resume_from, runtime, losses),
         peak_memory_mb=_peak_memory_mb(device_type), batching=batching, quantized_4bit=quantized, world_size=world_size,
     )
     if trainer.is_world_process_zero():
@@ -192,6 +200,19 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     if world_size > 1:
         trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def _run_figures(trainer, result, resume_from: str | None, runtime: float, losses: list) -> dict:
+    """Steps, epochs, losses and throughput of this run (a resumed run counts only its own steps and tokens)."""
+    state = trainer.state
+    steps_this_run = state.global_step - (_step_of(resume_from) if resume_from else 0)
+    tokens_this_run = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
+    return {
+        "global_step": state.global_step, "epochs_done": float(state.epoch or 0.0),
+        "train_loss": result.training_loss if steps_this_run else None,
+        "first_loss": losses[0][1] if losses else None, "last_loss": losses[-1][1] if losses else None,
+        "runtime_s": runtime, "tokens_per_s": tokens_this_run / runtime if runtime > 0 else 0.0,
+    }
 
 
 def _sft_args(config: TrainConfig, out_dir: Path, accumulation: int, model_dtype, device_type: str,
