@@ -134,3 +134,24 @@ def test_logprob_items_a_failing_server_gives_up_on_are_recorded_failures_and_a_
     assert {r.id: r for r in completed if r.id in {x.id for x in records}} == {r.id: r for r in records}
     # only the failed items' option prompts were sent again (at most one per option: 11 for the Q7 list)
     assert len(asked) <= 11 * len(failures)
+
+
+@pytest.mark.slow
+def test_deu_and_jpn_evaluated_in_their_own_languages_on_the_embedded_model(embedded_backend, tmp_path):
+    """Everything the model reads is in the culture's language (read back from messages.jsonl); every reply is
+    read by that language's parser: an answer or a reason, never both."""
+    from clca.evaluation.schema import PromptMessage
+
+    for culture, language, item, foreign in (("DEU", "de", "Familie", "Family"), ("JPN", "ja", "家族", "Family")):
+        cfg = EvalConfig(culture=culture, questions="Q1", mode="generate", language="native", country_samples=2,
+                         bootstrap_resamples=0)
+        summary = run_evaluation(embedded_backend, cfg, tmp_path / culture)
+        assert summary.n_personas == 2 and summary.distribution == "samples"
+        manifest = json.loads((tmp_path / culture / "manifest.json").read_text())
+        assert manifest["language"] == language
+        assert any(p["name"] == f"translation:{language}" for p in manifest["prompts"])
+        messages = {m.id: m for m in JsonlStore(tmp_path / culture / "messages.jsonl", PromptMessage).read()}
+        for r in JsonlStore(tmp_path / culture / "records.jsonl", EvalRecord).read():
+            prompt = "\n".join(messages[h].content for h in r.message_hashes)
+            assert item in prompt and foreign not in prompt
+            assert (r.prediction is None) != (r.invalid_reason is None)

@@ -44,6 +44,7 @@ class EvalFiles:
     MANIFEST = "manifest.json"
     PERSONAS = "personas.jsonl"
     RECORDS = "records.jsonl"
+    MESSAGES = "messages.jsonl"  # every distinct prompt message, so each record's prompt can be read back
     FAILURES = "evaluation.failures.jsonl"
     METRICS = "metrics.json"
     SURVEY = "survey.json"

@@ -33,6 +33,10 @@ def evaluate(
     wvs_file: Path | None = typer.Option(None, "--wvs-file", help=WVS_FILE_HELP),
     weights: str | None = typer.Option(None, "--weights", help="none (default: every respondent counts once, as "
                                        "in the paper) | wvs (the survey's W_WEIGHT)."),
+    language: str | None = typer.Option(None, "--language", help="en (default) | native | a BCP-47 tag with a "
+                                        "translation (bundled: de, es-MX, ja, zh-Hans)."),
+    allow_unreviewed_translation: bool = typer.Option(False, "--allow-unreviewed-translation",
+                                                      help="Accept a translation file with unreviewed items."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (reruns resume)."),
     config: Path | None = typer.Option(None, "--config", help="YAML with EvalConfig keys."),
     overrides: list[str] = typer.Option([], "--set", help="KEY=VALUE override, e.g. --set kl_epsilon=1e-3."),
@@ -49,7 +53,8 @@ def evaluate(
         raise ConfigError("--out is required: the folder for records, metrics and manifest")
     data = load_yaml(config) if config is not None else {}
     flags = {"culture": culture, "questions": questions, "personas": personas, "strategy": strategy, "mode": mode,
-             "seed": seed, "wvs_file": str(wvs_file) if wvs_file else None, "weights": weights}
+             "seed": seed, "wvs_file": str(wvs_file) if wvs_file else None, "weights": weights,
+             "language": language, "allow_unreviewed_translation": allow_unreviewed_translation or None}
     data.update({key: value for key, value in flags.items() if value is not None})
     cfg = validate(EvalConfig, apply_overrides(data, overrides), str(config) if config else "command line")
     backend = open_model(model, api_key_env)

@@ -26,6 +26,12 @@ class EvalConfig(StrictModel):
     seed: int = Field(0, ge=0, description="seed of persona sampling and of the bootstrap")
     wvs_file: Path | None = Field(None, description="official WVS wave 7 CSV (cross-national or per-country)")
     human_source: Literal["auto", "bundled"] = Field("auto", description="bundled = ignore respondent files")
+    language: str = Field(
+        "en", description="en | native (the culture card's language) | a BCP-47 tag with a translation file: "
+        "everything the model reads — persona, question, options, answer instruction — is in that language")
+    allow_unreviewed_translation: bool = Field(
+        False, description="accept a translation file with unreviewed or flagged items (e.g. fresh from `clca "
+        "translate`); its numbers are then not publishable")
     weights: Literal["none", "wvs"] = Field(
         "none", description="none: every respondent counts once (the paper's choice, and comparable with its "
         "numbers); wvs: the survey's W_WEIGHT in the human shares, the personas' weights and the resampling")

@@ -36,9 +36,19 @@ from clca.evaluation.battery import (
     split_batteries,
 )
 from clca.evaluation.human import HumanData, bundled_distributions, load_human_data
+from clca.evaluation.language import (
+    ENGLISH,
+    SYSTEM_TEMPLATES as NATIVE_STRATEGIES,
+    load_translation,
+    native_prompt_refs,
+    native_question_prompt,
+    native_system_prompt,
+    parse_native_answer,
+    resolve_language,
+)
 from clca.evaluation.personas import Persona, country_only_persona, persona_from_respondent
 from clca.evaluation.questions import Question, load_question_bank
-from clca.evaluation.schema import Answer, AnswerFailure, EvalRecord, EvalSummary, RunMetrics
+from clca.evaluation.schema import Answer, AnswerFailure, EvalRecord, EvalSummary, PromptMessage, RunMetrics
 from clca.evaluation.scoring import compute_run_metrics, record_key
 from clca.evaluation.strategies import Strategy, get_strategy, parse_answer
 from clca.evaluation.survey import distributions_from_respondents, fold_to_variant, sample_respondents, scale_variants
@@ -107,7 +117,7 @@ def _load_human(config: EvalConfig, questions: list[Question]) -> HumanData:
     return human
 
 
-def _manifest(config: EvalConfig, backend: Backend, strategy: Strategy, human: HumanData,
+def _manifest(config: EvalConfig, backend: Backend, wording: _Wording, human: HumanData,
               questions: list[Question], scored: list[Question], distribution: str) -> dict[str, Any]:
     manifest = {
         "kind": "clca-wvs-evaluation",
@@ -115,7 +125,9 @@ def _manifest(config: EvalConfig, backend: Backend, strategy: Strategy, human: H
         "created_at": utc_now(),
         "config": config.model_dump(mode="json"),
         "model": backend.identity.model_dump(mode="json"),
-        "prompts": [r.model_dump() for r in strategy.prompt_refs()],
+        "prompts": [r.model_dump() for r in _prompt_refs(wording, config)],
+        "language": wording.language,
+        "battery_form": wording.battery_form or config.battery_form,
         "seed": config.seed,
         "human_source": human.source,
         "human_kind": human.kind,
@@ -127,7 +139,7 @@ def _manifest(config: EvalConfig, backend: Backend, strategy: Strategy, human: H
     }
     manifest["fingerprint"] = stable_hash({k: manifest[k] for k in
                                            ("model", "prompts", "question_bank_sha", "human_source",
-                                            "scale_variants", "distribution")}
+                                            "scale_variants", "distribution", "language")}
                                           | {"config": config.fingerprint_fields()})
     return manifest
 
@@ -146,6 +158,45 @@ def _check_or_write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------------------- answering
+
+
+class _Wording:
+    """What a model reads and how its reply is read: the strategy's English templates, or a translation."""
+
+    def __init__(self, strategy: Strategy, config: EvalConfig):
+        self.strategy = strategy
+        self.language = resolve_language(config.language, config.culture)
+        self.translation = None if self.language == ENGLISH else \
+            load_translation(self.language, allow_unreviewed=config.allow_unreviewed_translation)
+        if self.translation is not None and strategy.name not in NATIVE_STRATEGIES:
+            raise ConfigError(f"strategy {strategy.name!r} has no {self.language} prompts — use one of "
+                              f"{', '.join(NATIVE_STRATEGIES)} with language {config.language!r}")
+
+    @property
+    def battery_form(self) -> str | None:
+        """Native prompts ask list batteries item by item (the list templates are English only)."""
+        return "per_item" if self.translation is not None else None
+
+    def messages(self, persona: Persona, question: Question) -> list[Message]:
+        if self.translation is None:
+            return self.strategy.messages(persona, question)
+        return [Message(role="system", content=native_system_prompt(persona, self.translation, self.strategy.name)),
+                Message(role="user", content=native_question_prompt(question, self.translation,
+                                                                    self.strategy.reasoning))]
+
+    def parse(self, text: str, question: Question) -> tuple[int | None, str | None]:
+        if self.translation is None:
+            return parse_answer(text, question.answer_codes, reasoning=self.strategy.reasoning)
+        return parse_native_answer(text, question, self.translation, reasoning=self.strategy.reasoning)
+
+    def prompt_refs(self) -> list[PromptRef]:
+        if self.translation is None:
+            return self.strategy.prompt_refs()
+        return native_prompt_refs(self.translation, self.strategy.name, self.strategy.reasoning)
+
+
+def _message_id(message: Message) -> str:
+    return stable_hash([message.role, message.content], length=64)
 
 
 @dataclass
@@ -167,14 +218,16 @@ class _Prompt:
 class _Asker:
     """Builds a persona's pending prompts and answers them; turns answers into records or failures."""
 
-    def __init__(self, backend: Backend, strategy: Strategy, config: EvalConfig, distribution: str,
-                 truth: dict[str, dict[str, int]], provenance: Provenance):
-        self.backend, self.strategy, self.config = backend, strategy, config
+    def __init__(self, backend: Backend, wording: _Wording, config: EvalConfig, distribution: str,
+                 truth: dict[str, dict[str, int]], provenance: Provenance, messages_file: Path):
+        self.backend, self.wording, self.strategy, self.config = backend, wording, wording.strategy, config
         self.sampled = distribution == "samples"
         self.truth, self.provenance = truth, provenance
+        self.messages = JsonlStore(messages_file, PromptMessage)
+        self.stored_messages = self.messages.keys()
 
     def pending(self, personas: list[Persona], questions: list[Question], done: set[str]) -> list[_Prompt]:
-        batteries, singles = split_batteries(questions, self.config.battery_form)
+        batteries, singles = split_batteries(questions, self.wording.battery_form or self.config.battery_form)
         selected = {q.id for q in questions}
         by_hash: dict[str, _Prompt] = {}
         for persona in personas:
@@ -184,16 +237,28 @@ class _Asker:
                 if all(record_key(persona.id, q.id) in done for q in items):
                     continue
                 messages = battery_messages(persona, self.strategy, battery) if battery is not None \
-                    else self.strategy.messages(persona, items[0])
+                    else self.wording.messages(persona, items[0])
                 seed = derive_seed(self.config.seed, persona.id, unit_id) if self.sampled else None
                 key = stable_hash([[m.model_dump() for m in messages], seed])
                 prompt = by_hash.setdefault(key, _Prompt(key, messages, items, battery, seed))
                 prompt.personas.append(persona)
         return list(by_hash.values())
 
+    def _store_messages(self, prompts: list[_Prompt]) -> None:
+        """Each distinct message once, before the records that point at it (so a record can always be read back)."""
+        new = {}
+        for prompt in prompts:
+            for m in prompt.messages:
+                if (mid := _message_id(m)) not in self.stored_messages:
+                    new[mid] = PromptMessage(id=mid, role=m.role, content=m.content)
+        self.messages.append(new.values())
+        self.stored_messages |= set(new)
+
     def answer(self, prompts: list[_Prompt]) -> Produced[EvalRecord]:
         produced: Produced[EvalRecord] = Produced()
+        self._store_messages(prompts)
         for prompt, answers in zip(prompts, self._ask(prompts), strict=True):
+            message_hashes = [_message_id(m) for m in prompt.messages]
             for persona in prompt.personas:
                 for q in prompt.questions:
                     key = record_key(persona.id, q.id)
@@ -205,7 +270,8 @@ class _Asker:
                     produced.records.append(EvalRecord(
                         id=key, persona_id=persona.id, question=q.id, country=self.config.culture,
                         strategy=self.strategy.name, mode=self.config.mode, country_only=persona.country_only,
-                        prompt_hash=prompt.hash, truth=true_code if true_code in q.codes else None,
+                        prompt_hash=prompt.hash, message_hashes=message_hashes,
+                        truth=true_code if true_code in q.codes else None,
                         **answers[q.id].model_dump(),
                     ))
         return produced
@@ -246,7 +312,7 @@ class _Asker:
             return {q.id: Answer(raw_output=result.text, prediction=None if codes is None else codes[q.id],
                                  invalid_reason=reason) for q in prompt.questions}
         q = prompt.questions[0]
-        prediction, reason = parse_answer(result.text, q.answer_codes, reasoning=self.strategy.reasoning)
+        prediction, reason = self.wording.parse(result.text, q)
         return {q.id: Answer(raw_output=result.text, prediction=prediction, invalid_reason=reason)}
 
 
@@ -265,23 +331,24 @@ def run_evaluation(backend: Backend, config: EvalConfig, out_dir: str | Path) ->
     strategy = get_strategy(config.strategy)
     if config.mode == "logprob" and not strategy.supports_logprob:
         raise ConfigError(f"strategy {strategy.name!r} reasons before answering — use --mode generate with it")
+    wording = _Wording(strategy, config)
     questions = load_question_bank().select(config.questions)
     human = _load_human(config, questions)
     scored, skipped = _split_questions(questions, human)
     personas, truth = _select_personas(human, config, strategy)
     distribution = config.distribution(country_only=all(p.country_only for p in personas))
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_or_write_manifest(out_dir, _manifest(config, backend, strategy, human, questions, scored, distribution))
+    _check_or_write_manifest(out_dir, _manifest(config, backend, wording, human, questions, scored, distribution))
     JsonlStore(out_dir / EvalFiles.PERSONAS, Persona).write_all(personas)
     write_json_atomic(out_dir / EvalFiles.SURVEY,
                       {qid: d.model_dump(mode="json") for qid, d in human.distributions.items()})
 
     output = StageOutput(out_dir / EvalFiles.RECORDS, EvalRecord, failures_done=False,
                          failures_file=out_dir / EvalFiles.FAILURES)
-    provenance = Provenance(model=backend.identity, prompts=_prompt_refs(strategy, config), seed=config.seed,
+    provenance = Provenance(model=backend.identity, prompts=_prompt_refs(wording, config), seed=config.seed,
                             sampling={"mode": config.mode, "distribution": distribution,
                                       "temperature": config.sample_temperature if distribution == "samples" else 0.0})
-    asker = _Asker(backend, strategy, config, distribution, truth, provenance)
+    asker = _Asker(backend, wording, config, distribution, truth, provenance, out_dir / EvalFiles.MESSAGES)
     run_groups(asker.pending(personas, scored, output.done()), asker.answer, output, group_size=config.chunk_size,
                description=f"WVS {config.culture} {strategy.name}/{config.mode}")
 
@@ -292,10 +359,10 @@ def run_evaluation(backend: Backend, config: EvalConfig, out_dir: str | Path) ->
     return summarise(metrics, out_dir)
 
 
-def _prompt_refs(strategy: Strategy, config: EvalConfig) -> list[PromptRef]:
-    refs = strategy.prompt_refs()
-    if config.battery_form == "list":
-        refs += [r for r in battery_prompt_refs(strategy, config.mode) if r not in refs]
+def _prompt_refs(wording: _Wording, config: EvalConfig) -> list[PromptRef]:
+    refs = wording.prompt_refs()
+    if (wording.battery_form or config.battery_form) == "list":
+        refs += [r for r in battery_prompt_refs(wording.strategy, config.mode) if r not in refs]
     return refs
 
 

@@ -25,12 +25,21 @@ class EvalRecord(_Strict):
     mode: Mode
     country_only: bool
     prompt_hash: str
+    message_hashes: list[str] = Field(default_factory=list)  # the prompt's messages, by id in messages.jsonl
     raw_output: str | None = None
     option_logprobs: dict[str, float] | None = None
     option_probs: dict[str, float] | None = None
     prediction: int | None = None  # None = invalid answer
     invalid_reason: str | None = None
     truth: int | None = None  # the respondent's own valid answer, when known
+
+
+class PromptMessage(_Strict):
+    """One message text a model read (messages.jsonl; shared by every record whose prompt contains it)."""
+
+    id: str  # sha256 of role and content
+    role: str
+    content: str
 
 
 class Answer(_Strict):
