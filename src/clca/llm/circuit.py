@@ -17,12 +17,14 @@ without any item recorded as failed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from clca.errors import BackendError
 
+log = logging.getLogger(__name__)
 MAX_PROBE_INTERVAL_S = 2.0  # one connection attempt per replica every 2 s at most costs nothing; recovery is prompt
 
 
@@ -90,6 +92,8 @@ class ReplicaPool:
     def report_reached(self, url: str, probe: bool, pause_s: float | None = None) -> None:
         """The replica answered (with anything, even an error status): its circuit closes."""
         circuit = self._by_url[url]
+        if circuit.down_since is not None:
+            log.warning("server %s answers again", url)
         circuit.down_since, circuit.probe_delay = None, 0.0
         if probe:
             circuit.probing = False
@@ -102,6 +106,8 @@ class ReplicaPool:
         circuit, now = self._by_url[url], self._clock()
         circuit.reason, circuit.last_failure = reason, now
         if circuit.down_since is None:
+            log.warning("server %s: %s — holding its requests until it answers (for at most %g s)", url, reason,
+                        self.down_after_s)
             circuit.down_since, circuit.probe_delay = now, self._probe_backoff_s
             circuit.next_probe_at = now + circuit.probe_delay
         elif probe:

@@ -153,7 +153,7 @@ class _HttpRuntime:
         return self._session, self._slots
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return asyncio.run_coroutine_threadsafe(_observed(coro), self._loop)
 
     async def _close_session(self) -> None:
         session, self._session = self._session, None
@@ -310,7 +310,6 @@ class OpenAIBackend(Backend):
         try:
             data = await self._post_once(session, url, path, payload)
         except _Unreachable as exc:
-            log.warning("%s: %s", url, exc.reason)
             self._pool.report_unreachable(url, probe, exc.reason)
             raise
         except (_Retryable, _Fatal) as exc:
@@ -482,6 +481,16 @@ class OpenAIBackend(Backend):
             return scores
 
         return list(await asyncio.gather(*(one(r, p) for r, p in zip(requests, prompts, strict=True))))
+
+
+async def _observed(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro`, marking its task's exception as seen: a caller that cancelled its future while the task was
+    raising (e.g. every request raising BackendError at once) would otherwise get "exception never retrieved"
+    tracebacks at exit."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return await coro
 
 
 def _tls_context() -> ssl.SSLContext:
