@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         from clca.errors import ConfigError
         from clca.evaluation.runner import EvalConfig, run_evaluation
         from clca.llm import ModelConfig, open_backend
+        from clca.locking import lock_output_dir
 
         if out is None:
             raise ConfigError("--out is required: the folder for records, metrics and manifest")
@@ -52,7 +53,8 @@ def register(app: typer.Typer) -> None:
         backend = open_backend(validate(ModelConfig, {"spec": model, "api_key_env": api_key_env},
                                         f"--model {model!r}"))
         try:
-            summary = run_evaluation(backend, cfg, out)
+            with lock_output_dir(out):
+                summary = run_evaluation(backend, cfg, out)
         finally:
             backend.close()
         _print(summary.model_dump(mode="json"))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from clca.config import load_config
+from clca.locking import lock_output_file
 from clca.roleplay.cli import open_model, print_summary
 
 
@@ -29,7 +30,8 @@ def register(app: typer.Typer) -> None:
         load_conversations(conversations)  # validate input before loading any model
         backend = open_model(model, api_key_env)
         try:
-            summary = run_judge(conversations, out, backend, cfg)
+            with lock_output_file(out):
+                summary = run_judge(conversations, out, backend, cfg)
         finally:
             backend.close()
         print_summary(summary)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from clca.locking import lock_output_file
+
 scenarios_app = typer.Typer(help="Culture-adapted scenarios: adapt seeds, generate from norms, import.",
                             no_args_is_help=True)
 
@@ -52,7 +54,7 @@ def adapt_command(
     card = get_culture(culture)
     cfg = _config(config, overrides, n, seed)
     seed_list = load_seed_scenarios(seeds)  # validate inputs before loading a model
-    with _open_model(model, api_key_env) as backend:
+    with lock_output_file(out), _open_model(model, api_key_env) as backend:
         _print(adapt_scenarios(seed_list, card, backend, out, config=cfg))
 
 
@@ -75,7 +77,7 @@ def from_norms_command(
     card = get_culture(culture)
     cfg = _config(config, overrides, n, seed)
     read_norms(norms)  # validate before loading a model
-    with _open_model(model, api_key_env) as backend:
+    with lock_output_file(out), _open_model(model, api_key_env) as backend:
         _print(scenarios_from_norms(norms, card, backend, out, config=cfg))
 
 
