@@ -111,3 +111,26 @@ def test_under_torchrun_only_rank_0_takes_the_lock(tmp_path, monkeypatch) -> Non
         with pytest.raises(OutputLocked):
             with lock_output_dir(tmp_path):
                 pass
+
+
+def test_a_file_written_twice_by_an_older_version_reads_one_record_per_id_and_says_so(tmp_path, caplog) -> None:
+    """What two unlocked `clca evaluate` left behind: every record twice (interleaved). Readers keep the first of
+    each and warn, naming the file."""
+    from pydantic import BaseModel
+
+    from clca.jsonl import JsonlStore
+
+    class Item(BaseModel):
+        id: str
+        value: int
+
+    path = tmp_path / "records.jsonl"
+    store = JsonlStore(path, Item)
+    store.append([Item(id="a", value=1), Item(id="b", value=2), Item(id="a", value=3), Item(id="c", value=4),
+                  Item(id="b", value=5)])
+    with caplog.at_level("WARNING", logger="clca.jsonl"):
+        assert [(r.id, r.value) for r in store.read()] == [("a", 1), ("b", 2), ("c", 4)]
+    assert f"{path}: 2 duplicate records (2 ids, e.g. 'a')" in caplog.text and "keeping the first" in caplog.text
+    caplog.clear()
+    JsonlStore(tmp_path / "clean.jsonl", Item).append([Item(id="a", value=1)])
+    assert len(JsonlStore(tmp_path / "clean.jsonl", Item).read()) == 1 and not caplog.text
