@@ -107,3 +107,16 @@ def test_retry_after_pauses_that_replica_as_a_whole():
     assert all(r.ok for r in results)
     assert paused.calls == 1 and other.calls == 10 and elapsed < 0.9
 
+
+
+def test_a_retry_after_beyond_the_cap_fails_that_request_instead_of_pausing_everything():
+    """A server asking for an hour is treated as down for that request (recorded failure), not obeyed by all."""
+    plan = FaultPlan(by_request=lambda body: Fault("429", retry_after=3600)
+                     if body["messages"][0]["content"] == "doomed" else None)
+    with OpenAICompatServer(faults=plan) as server:
+        backend = load_backend(f"openai:m@{server.base_url}", concurrency=1, **FAST)
+        started = time.monotonic()
+        doomed, fine = backend.generate([ask("doomed"), ask("fine")])
+        elapsed = time.monotonic() - started
+        backend.close()
+    assert not doomed.ok and "HTTP 429" in doomed.error and fine.ok and elapsed < 2

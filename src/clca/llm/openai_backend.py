@@ -313,7 +313,8 @@ class OpenAIBackend(Backend):
             self._pool.report_unreachable(url, probe, exc.reason)
             raise
         except (_Retryable, _Fatal) as exc:
-            self._pool.report_reached(url, probe, getattr(exc, "retry_after", None))
+            pause = getattr(exc, "retry_after", None)  # beyond MAX_RETRY_AFTER_S each request gives up instead
+            self._pool.report_reached(url, probe, pause if pause is not None and pause <= MAX_RETRY_AFTER_S else None)
             raise
         except BaseException:  # cancelled: no news about the server
             if probe:
