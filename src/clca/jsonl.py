@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from clca.errors import InputDataError
 
 T = TypeVar("T", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 
 def _dump(record: BaseModel) -> str:
@@ -67,7 +69,8 @@ class JsonlStore(Generic[T]):
                 ) from None
 
     def read(self) -> list[T]:
-        return list(self.iter())
+        """Every record, one per key (see `first_of_each`)."""
+        return first_of_each(self.iter(), self.key, self.path)
 
     def keys(self) -> set[str]:
         return {self.key(r) for r in self.iter()}
@@ -124,6 +127,36 @@ class JsonlStore(Generic[T]):
             tmp.unlink(missing_ok=True)
             raise _naming(exc, self.path) from exc
         return n
+
+
+def first_of_each(records: Iterable[T], key: Callable[[T], str], source: str | Path) -> list[T]:
+    """The first record of each key, in file order, with a warning naming `source` if there were duplicates.
+
+    Two processes on one output (before output locks existed) wrote every record twice; the first copy is the one
+    a resumed run counted as done.
+
+    Args:
+        records: records as read from `source`.
+        key: the record's identity (the store's resume key).
+        source: the file, for the warning.
+
+    Returns:
+        The records without later duplicates.
+    """
+    seen: set[str] = set()
+    kept: list[T] = []
+    duplicates: list[str] = []
+    for record in records:
+        k = key(record)
+        if k in seen:
+            duplicates.append(k)
+            continue
+        seen.add(k)
+        kept.append(record)
+    if duplicates:
+        log.warning("%s: %d duplicate records (%d ids, e.g. %r) — probably two runs wrote it at once; keeping the "
+                    "first record of each", source, len(duplicates), len(set(duplicates)), duplicates[0])
+    return kept
 
 
 def write_json_atomic(path: str | Path, data: object) -> None:

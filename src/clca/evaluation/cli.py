@@ -48,6 +48,7 @@ def evaluate(
     from clca.errors import ConfigError
     from clca.evaluation.config import EvalConfig
     from clca.evaluation.runner import run_evaluation
+    from clca.locking import lock_output_dir
 
     if out is None:
         raise ConfigError("--out is required: the folder for records, metrics and manifest")
@@ -59,7 +60,8 @@ def evaluate(
     cfg = validate(EvalConfig, apply_overrides(data, overrides), str(config) if config else "command line")
     backend = open_model(model, api_key_env)
     try:
-        summary = run_evaluation(backend, cfg, out)
+        with lock_output_dir(out):
+            summary = run_evaluation(backend, cfg, out)
     finally:
         backend.close()
     print_json(summary)

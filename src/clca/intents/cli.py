@@ -8,6 +8,7 @@ import typer
 
 from clca.config import load_config
 from clca.cli.common import open_model, print_json
+from clca.locking import lock_output_file
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +34,8 @@ def register(app: typer.Typer) -> None:
         load_conversations(conversations)  # validate input before loading any model
         backend = open_model(model, api_key_env)
         try:
-            summary = run_intents(conversations, out, backend, cfg, judgements_path=judgements)
+            with lock_output_file(out):
+                summary = run_intents(conversations, out, backend, cfg, judgements_path=judgements)
         finally:
             backend.close()
         print_json(summary)

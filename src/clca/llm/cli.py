@@ -29,7 +29,7 @@ def check(
     from clca.config import validate
 
     cfg = validate(ModelConfig, {"spec": spec, "api_key_env": api_key_env, "tokenizer": tokenizer, "cache": False,
-                                 "max_retries": 2}, "clca models check")
+                                 "max_retries": 2, "down_after_s": 5}, "clca models check")
     started = time.perf_counter()
     backend = open_backend(cfg)
     load_s = time.perf_counter() - started

@@ -27,6 +27,10 @@ class ModelConfig(StrictModel):
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N (local models)")
     load_in_4bit: bool | None = Field(None, description="None = 4-bit when CUDA and bitsandbytes are present")
     cache: bool = Field(True, description="use the shared SQLite response cache")
+    down_after_s: float = Field(
+        60.0, gt=0, description="stop the stage when every server has been unreachable this long (openai); "
+        "a server back within it is used again"
+    )
     retry_backoff_s: float = Field(
         1.0, ge=0, description="first retry delay (openai); doubles per attempt, with jitter; Retry-After wins"
     )

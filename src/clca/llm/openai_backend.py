@@ -9,6 +9,10 @@
 - retries (up to `cfg.max_retries`) on 429, 408, 5xx, timeouts, connection errors and malformed/empty replies,
   with exponential backoff and jitter starting at `cfg.retry_backoff_s`; a server's Retry-After wins;
 - several base URLs are used round-robin, attempt by attempt (a retry goes to the next server);
+- connection failures (refused, unreachable, DNS) go to a circuit breaker per base URL (`clca.llm.circuit`): the
+  replica leaves the rotation, one probe at a time tests it, requests wait together without spending retries, and
+  when every replica has been unreachable for `cfg.down_after_s` the stage stops with one line (`BackendError`);
+  a Retry-After pauses the replica that sent it as a whole;
 - the API key comes only from the environment variable named by `cfg.api_key_env`; it is sent in the
   Authorization header and never logged, cached or stored;
 - a request whose retries are exhausted comes back as `GenerationResult.failure(reason)`; the batch goes on;
@@ -27,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
-import itertools
+import errno
 import json
 import logging
 import os
@@ -44,6 +48,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from clca.errors import BackendError
+from clca.llm.circuit import ReplicaPool
 from clca.llm.base import (
     Backend,
     GenerationRequest,
@@ -62,12 +67,21 @@ T = TypeVar("T")
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is treated as down
 MAX_BACKOFF_S = 60.0
+CONNECT_TIMEOUT_S = 10.0  # a host that does not answer a TCP handshake within this is unreachable
 
 
 class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None = None):
         super().__init__(reason)
         self.reason, self.retry_after = reason, retry_after
+
+
+class _Unreachable(Exception):
+    """No connection could be made (refused, unreachable, DNS): a matter for the replica's circuit."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Fatal(Exception):
@@ -128,7 +142,8 @@ class _HttpRuntime:
                 headers=self._headers,
                 connector=aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency,
                                                ssl=_tls_context() if self._tls else True),
-                timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+                timeout=aiohttp.ClientTimeout(total=self._timeout_s,
+                                              sock_connect=min(self._timeout_s, CONNECT_TIMEOUT_S)),
                 # trust_env would re-read ~/.netrc and the proxy variables on every request (in a thread pool:
                 # that was most of the client's CPU time); proxies are resolved once per base URL instead
                 trust_env=False,
@@ -138,7 +153,7 @@ class _HttpRuntime:
         return self._session, self._slots
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return asyncio.run_coroutine_threadsafe(_observed(coro), self._loop)
 
     async def _close_session(self) -> None:
         session, self._session = self._session, None
@@ -183,7 +198,7 @@ class OpenAIBackend(Backend):
                 )
             self._api_key = key
         self._proxies = {url: _env_proxy(url) for url in self.base_urls}
-        self._url_cycle = itertools.cycle(range(len(self.base_urls)))
+        self._pool: ReplicaPool | None = None
         self._tokenizer = None
         self._http: _HttpRuntime | None = None
         self._runtime_lock = threading.Lock()
@@ -204,6 +219,7 @@ class OpenAIBackend(Backend):
                 headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
                 tls = any(url.startswith("https:") for url in self.base_urls)
                 self._http = _HttpRuntime(headers, self.cfg.concurrency, self.cfg.timeout_s, tls)
+                self._pool = ReplicaPool(self.base_urls, self.cfg.down_after_s, self.cfg.retry_backoff_s)
                 self._finalizer = weakref.finalize(self, self._http.close)
             return self._http
 
@@ -225,12 +241,18 @@ class OpenAIBackend(Backend):
             async with session.post(url + path, json=payload, proxy=self._proxies[url]) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")
                 content = await response.read()
+        except aiohttp.ConnectionTimeoutError:
+            raise _Unreachable("connection timed out") from None
         except TimeoutError:
             raise _Retryable(f"timeout after {self.cfg.timeout_s:g}s from {url}") from None
         except aiohttp.ClientConnectorCertificateError as exc:  # no retry can fix trust
             why = getattr(exc.certificate_error, "verify_message", None) or "verification failed"
             raise _Fatal(f"TLS certificate of {url} not trusted ({why}) — for a private CA set SSL_CERT_FILE to "
                          "its PEM bundle", 0) from None
+        except aiohttp.ClientConnectorError as exc:
+            if not isinstance(exc, aiohttp.ClientSSLError):  # a TLS handshake failure means the server is there
+                raise _Unreachable(_unreachable_reason(exc)) from None
+            raise _Retryable(f"connection error from {url}: {type(exc).__name__}") from None
         except aiohttp.ClientError as exc:  # connect errors, dropped connections, half-sent bodies
             raise _Retryable(f"connection error from {url}: {type(exc).__name__}") from None
         if status in RETRYABLE_STATUS:
@@ -247,30 +269,59 @@ class OpenAIBackend(Backend):
 
     async def _post(self, path: str, payload: dict, validate) -> tuple[Any, int, float]:
         """POST with retries; returns (validate(data), attempts, seconds since the first attempt was sent — time
-        spent queueing for a concurrency slot excluded). Raises _Retryable/_Fatal when giving up."""
+        spent queueing for a concurrency slot excluded). Raises _Retryable/_Fatal when giving up, BackendError when
+        every replica has been unreachable for `cfg.down_after_s`."""
         session, slots = await self._http_session()
+        assert self._pool is not None
         first_sent: float | None = None
         last: _Retryable | None = None
+        tries = 0
         for attempt in range(self.cfg.max_retries + 1):
-            url = self.base_urls[next(self._url_cycle)]
-            try:
+            while True:  # connection failures spend no retry: the replica pool decides when to try again
                 async with slots:  # released while backing off: others use the slot
+                    url, probe = await self._pool.acquire()
                     if first_sent is None:
                         first_sent = time.perf_counter()
-                    data = await self._post_once(session, url, path, payload)
-                    return validate(data, url), attempt + 1, time.perf_counter() - first_sent
-            except _Retryable as exc:
-                last = exc
-                if attempt == self.cfg.max_retries:
-                    break
-                if exc.retry_after is not None and exc.retry_after > MAX_RETRY_AFTER_S:
-                    break
-                delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
-                log.warning("%s (attempt %d/%d); retrying in %.2fs", exc.reason, attempt + 1,
-                            self.cfg.max_retries + 1, delay)
-                await asyncio.sleep(delay)
+                    tries += 1
+                    try:
+                        data = await self._post_reporting(session, url, probe, path, payload)
+                        return validate(data, url), tries, time.perf_counter() - first_sent
+                    except _Unreachable:
+                        continue
+                    except _Retryable as exc:
+                        last = exc
+                        break
+            if attempt == self.cfg.max_retries:
+                break
+            if last.retry_after is not None and last.retry_after > MAX_RETRY_AFTER_S:
+                break
+            # a Retry-After paused the replica itself (the pool waits it out); otherwise back off on our own
+            delay = 0.0 if last.retry_after is not None else self._backoff(attempt)
+            log.warning("%s (attempt %d/%d); retrying in %.2fs", last.reason, attempt + 1,
+                        self.cfg.max_retries + 1, last.retry_after if last.retry_after is not None else delay)
+            await asyncio.sleep(delay)
         assert last is not None
         raise _Retryable(f"{self.cfg.max_retries + 1} attempts failed; last: {last.reason}") from None
+
+    async def _post_reporting(self, session: aiohttp.ClientSession, url: str, probe: bool, path: str,
+                              payload: dict) -> dict:
+        """`_post_once`, telling the replica pool whether the server was reached."""
+        assert self._pool is not None
+        try:
+            data = await self._post_once(session, url, path, payload)
+        except _Unreachable as exc:
+            self._pool.report_unreachable(url, probe, exc.reason)
+            raise
+        except (_Retryable, _Fatal) as exc:
+            pause = getattr(exc, "retry_after", None)  # beyond MAX_RETRY_AFTER_S each request gives up instead
+            self._pool.report_reached(url, probe, pause if pause is not None and pause <= MAX_RETRY_AFTER_S else None)
+            raise
+        except BaseException:  # cancelled: no news about the server
+            if probe:
+                self._pool.release_probe(url)
+            raise
+        self._pool.report_reached(url, probe)
+        return data
 
     async def _http_session(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         assert self._http is not None
@@ -433,6 +484,16 @@ class OpenAIBackend(Backend):
         return list(await asyncio.gather(*(one(r, p) for r, p in zip(requests, prompts, strict=True))))
 
 
+async def _observed(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro`, marking its task's exception as seen: a caller that cancelled its future while the task was
+    raising (e.g. every request raising BackendError at once) would otherwise get "exception never retrieved"
+    tracebacks at exit."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return await coro
+
+
 def _tls_context() -> ssl.SSLContext:
     """The system's trust store (which honours SSL_CERT_FILE / SSL_CERT_DIR) plus certifi's bundle, so HTTPS works
     on machines whose system store is empty (slim containers) as it did with httpx."""
@@ -453,6 +514,18 @@ def _env_proxy(base_url: str) -> str | None:
     if not proxies or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
         return None
     return proxies.get(parts.scheme) or proxies.get("all")
+
+
+def _unreachable_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """A few words for why no connection was made, for the one-line error."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "host name not resolved"
+    text = f"{exc.os_error} {getattr(exc.os_error, 'errno', '')}"
+    if exc.os_error.errno == errno.ECONNREFUSED or "refused" in text or f"[Errno {errno.ECONNREFUSED}]" in text:
+        return "connection refused"
+    if exc.os_error.errno in {errno.EHOSTUNREACH, errno.ENETUNREACH}:
+        return "unreachable"
+    return f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})"
 
 
 def _error_message(content: bytes) -> str:

@@ -23,6 +23,7 @@ from rich.console import Console
 from clca import interrupts
 from clca.errors import ClcaError, ConfigError
 from clca.jsonl import stable_hash
+from clca.locking import lock_output_dir
 from clca.pipeline.context import RunContext
 from clca.pipeline.manifest import Manifest, StageRecord, hash_outputs, outputs_intact
 from clca.prompts import TEMPLATE_DIR, load_template
@@ -97,6 +98,14 @@ class Runner:
         )
 
     def run(self, only: str | None = None, start_from: str | None = None, force: list[str] | None = None) -> Manifest:
+        """Run the stages (all, `only` one, or `start_from` one on, rerunning `force`d ones) holding the run
+        directory's lock, so that a second `clca run` on it stops with one line instead of writing alongside."""
+        with lock_output_dir(self.ctx.run_dir):
+            # another process may have finished stages since __init__ read the manifest
+            self.manifest = Manifest.load_or_new(self.manifest_path, name=self.ctx.run_dir.name)
+            return self._run_locked(only, start_from, force)
+
+    def _run_locked(self, only: str | None, start_from: str | None, force: list[str] | None) -> Manifest:
         self._check_stage(only, "--only")
         self._check_stage(start_from, "--from")
         for f in force or []:

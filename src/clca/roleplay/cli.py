@@ -8,6 +8,7 @@ import typer
 
 from clca.cli.common import open_model, print_json
 from clca.config import load_config
+from clca.locking import lock_output_file
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +32,8 @@ def register(app: typer.Typer) -> None:
         agent_a = open_model(model, api_key_env)
         agent_b = open_model(model_b, api_key_env) if model_b and model_b != model else None
         try:
-            summary = run_roleplay(scenario_list, out, agent_a, agent_b, cfg)
+            with lock_output_file(out):
+                summary = run_roleplay(scenario_list, out, agent_a, agent_b, cfg)
         finally:
             agent_a.close()
             if agent_b is not None:

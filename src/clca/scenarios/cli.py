@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from clca.cli.common import open_model, print_json
+from clca.locking import lock_output_file
 
 scenarios_app = typer.Typer(help="Culture-adapted scenarios: adapt seeds, generate from norms, import.",
                             no_args_is_help=True)
@@ -42,7 +43,7 @@ def adapt_command(
     card = get_culture(culture)
     cfg = _config(config, overrides, n, seed)
     seed_list = load_seed_scenarios(seeds)  # validate inputs before loading a model
-    with open_model(model, api_key_env) as backend:
+    with lock_output_file(out), open_model(model, api_key_env) as backend:
         print_json(adapt_scenarios(seed_list, card, backend, out, config=cfg))
 
 
@@ -65,7 +66,7 @@ def from_norms_command(
     card = get_culture(culture)
     cfg = _config(config, overrides, n, seed)
     read_norms(norms)  # validate before loading a model
-    with open_model(model, api_key_env) as backend:
+    with lock_output_file(out), open_model(model, api_key_env) as backend:
         print_json(scenarios_from_norms(norms, card, backend, out, config=cfg))
 
 

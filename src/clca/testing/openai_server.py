@@ -119,6 +119,14 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         with owner._lock:
             owner._connections += 1
+            owner._open_sockets.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.owner._lock:
+                self.server.owner._open_sockets.discard(self.connection)
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode("utf-8")
@@ -282,20 +290,24 @@ class OpenAICompatServer:
         scorer: Scorer | None = None,
         model_name: str = "test-model",
         tls: tuple[str, str] | None = None,
+        port: int = 0,
     ):
-        """`tls=(certfile, keyfile)` serves HTTPS (base_url starts with https://)."""
+        """`tls=(certfile, keyfile)` serves HTTPS (base_url starts with https://); `port=0` lets the OS pick one,
+        which `stop()` + `start()` then reuse (a server restarted on its address)."""
         self.responder = responder or default_responder
         self.faults = faults
         self.latency_s = latency_s
         self.scorer = scorer
         self.model_name = model_name
         self.tls = tls
+        self.port = port
         self.requests: list[RecordedRequest] = []
         self.max_in_flight = 0
         self._calls = 0
         self._connections = 0
         self._in_flight = 0
         self._lock = threading.Lock()
+        self._open_sockets: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -325,8 +337,9 @@ class OpenAICompatServer:
             self.max_in_flight = self._in_flight
 
     def start(self) -> OpenAICompatServer:
-        self._server = _Server(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free port
+        self._server = _Server(("127.0.0.1", self.port), _Handler)  # port 0: the OS picks a free port
         self._server.owner = self
+        self.port = self._server.server_address[1]
         if self.tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*self.tls)
@@ -337,10 +350,18 @@ class OpenAICompatServer:
         return self
 
     def stop(self) -> None:
+        """Stop like a crashed server: the port closes and open keep-alive connections are cut."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            sockets, self._open_sockets = list(self._open_sockets), set()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from clca.config import apply_overrides, load_yaml, validate
+from clca.locking import lock_output_dir
 
 dataset_app = typer.Typer(help="Build the multi-task training dataset from role-play, judge and intent records.",
                           no_args_is_help=True)
@@ -42,7 +43,8 @@ def build_cmd(
 
     values = _section(config, "dataset", overrides, {"tasks": tasks, "data": data, "student": student})
     cfg = validate(DatasetConfig, values, str(config) if config else "options")
-    manifest = build_dataset(conversations, out, cfg, judgements_path=judgements, intents_path=intents)
+    with lock_output_dir(out):
+        manifest = build_dataset(conversations, out, cfg, judgements_path=judgements, intents_path=intents)
     counts = manifest.counts
     typer.echo(
         f"{manifest.examples} examples ({counts.get('dialogue_examples', 0)} dialogue, "
@@ -67,7 +69,8 @@ def train_cmd(
 
     values = _section(config, "train", overrides, {"student": student, "preset": preset, "max_steps": max_steps})
     cfg = validate(TrainConfig, values, str(config) if config else "options")
-    summary = train(dataset, out, cfg)
+    with lock_output_dir(out, main_process_only=True):  # every torchrun rank runs this command
+        summary = train(dataset, out, cfg)
     if os.environ.get("RANK", "0") != "0":  # under torchrun/accelerate only the main process reports
         return
     loss = f"loss {summary.first_loss:.3f} → {summary.last_loss:.3f}, " if summary.first_loss is not None else ""
