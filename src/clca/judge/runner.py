@@ -10,7 +10,8 @@ Two modes (config `mode`):
 
 The meta-judgement sees the conversation and both judgements (a part that failed appears as "no judgement").
 Conversations that ended with a backend error are not sent to the judge: they get keep=False, reason
-"conversation ended with an error".
+"conversation ended with an error". Conversations the deterministic quality gate (`clca.judge.gate`) rejects are
+not sent either: keep=False, the failed check as the reason, the gate's issues in `Judgement.gate`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Generic, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from clca.config import StrictModel
-from clca.errors import BackendError, InputDataError
+from clca.errors import BackendError, ClcaError, InputDataError
+from clca.judge.gate import GateConfig, GateResult, check_conversation
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
 from clca.judge.parsing import NEGATIVE_LABEL, PARTS, Part, parse_verdict
 from clca.judge.schema import Confidence, Judgement, Verdict
@@ -86,6 +88,7 @@ class JudgeConfig(StrictModel):
     confident_p: float = Field(0.7, gt=0.5, le=1.0, description="logprob mode")
     seed: int = 0
     group_size: int = Field(64, ge=1, description="conversations judged per batch (and per durable append)")
+    gate: GateConfig = Field(default_factory=GateConfig)
 
 
 class JudgeSummary(BaseModel):
@@ -101,6 +104,8 @@ class JudgeSummary(BaseModel):
     breakdown: dict[str, dict[str, dict[str, int]]]  # part → label → confidence → count
     failures: dict[str, int]  # part → conversations where it could not be parsed
     error_conversations: int  # role-play ended in error; not judged
+    gate_rejected: int = 0  # rejected by the quality gate; not sent to the LLM judge
+    gate_rejections: dict[str, int] = Field(default_factory=dict)  # gate check → conversations it failed
     seconds: float
 
 
@@ -275,7 +280,9 @@ def run_judge(
         for start in range(0, len(pending), config.group_size):
             group = pending[start : start + config.group_size]
             records: list[Judgement] = []
-            to_judge = [c for c in group if c.termination != "error"]
+            gates: dict[str, GateResult] = {c.id: check_conversation(c, config.gate) for c in group
+                                            if c.termination != "error"}
+            to_judge = [c for c in group if c.id in gates and gates[c.id].passed]
             transcripts = []
             for c in to_judge:
                 name, description = cultures[c.culture]
@@ -308,6 +315,10 @@ def run_judge(
                     records.append(Judgement(id=c.id, conversation_id=c.id, culture=c.culture, keep=False,
                                              keep_reason="conversation ended with an error", provenance=provenance))
                     continue
+                if not gates[c.id].passed:
+                    records.append(Judgement(id=c.id, conversation_id=c.id, culture=c.culture, keep=False,
+                                             keep_reason=gates[c.id].reason, gate=gates[c.id], provenance=provenance))
+                    continue
                 ci = next(judged)
                 parts_outcome = {p: outcomes[(ci, p)] for p in PARTS}
                 keep, reason = config.keep.decide(verdicts[ci])
@@ -324,6 +335,7 @@ def run_judge(
                         attempts={p: o.attempts for p, o in parts_outcome.items()},
                         keep=keep,
                         keep_reason=reason,
+                        gate=gates[c.id],
                         provenance=provenance,
                     )
                 )
@@ -336,6 +348,10 @@ def run_judge(
     summary = summarise(store.read(), out_path, config.mode, len(pending), len(conversations) - len(pending),
                         time.perf_counter() - started)
     write_json_atomic(summary_path(out_path), summary.model_dump(mode="json"))
+    if summary.conversations and not summary.kept and summary.gate_rejected == summary.conversations:
+        raise ClcaError(f"the quality gate rejected all {summary.conversations} conversations "
+                        f"({summary.gate_rejections}; see {out_path}) — nothing left to train on; use a stronger "
+                        "role-play model or sampling controls (roleplay.agent_a/agent_b.repetition_penalty)")
     return summary
 
 
@@ -378,6 +394,9 @@ def summarise(
         breakdown=breakdown,
         failures=dict(failures),
         error_conversations=sum(j.keep_reason == "conversation ended with an error" for j in judgements),
+        gate_rejected=sum(j.gate is not None and not j.gate.passed for j in judgements),
+        gate_rejections=dict(Counter(c for j in judgements if j.gate is not None and not j.gate.passed
+                                     for c in j.gate.checks)),
         seconds=round(seconds, 3),
     )
 
