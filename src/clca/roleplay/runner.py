@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from clca.config import StrictModel
 from clca.errors import InputDataError
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
-from clca.llm.base import Backend, GenerationRequest, GenerationResult, Message
+from clca.llm.base import PENALTY_FIELDS, Backend, GenerationRequest, GenerationResult, Message
 from clca.progress import progress_bar
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
@@ -52,6 +52,11 @@ class AgentSampling(StrictModel):
     temperature: float = Field(0.7, ge=0.0)
     top_p: float = Field(0.7, gt=0.0, le=1.0)
     max_tokens: int = Field(160, ge=1, description="per turn")
+    repetition_penalty: float | None = Field(None, gt=0.0, description="local models (and vLLM): >1 discourages "
+                                             "tokens already in prompt or output (transformers semantics)")
+    no_repeat_ngram_size: int | None = Field(None, ge=1, description="local models: no n-gram occurs twice")
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="OpenAI-compatible (and local)")
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="OpenAI-compatible (and local)")
 
 
 class RoleplayConfig(StrictModel):
@@ -298,6 +303,7 @@ class _TurnLogic:
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             seed=int(stable_hash([state.seed, t]), 16) % (2**31),
+            **sampling.model_dump(include=set(PENALTY_FIELDS)),
         )
 
     def record(self, state: _Running, result: GenerationResult) -> bool:
