@@ -3,8 +3,11 @@
 Checks (each issue names its check, the turn and what was found):
 - `empty_turn`: a spoken turn (speak / non-verbal / leave with text) with fewer than `min_turn_chars` letters or
   digits; `no_spoken_turn`: the conversation has no spoken turn at all.
-- `speaker_prefix`: a participant's name or a role label followed by a colon inside the text ("Stefan:"), or any
-  capitalised name opening a quotation ('Sever: "Sever: …') — the model is writing a script instead of speaking.
+- `speaker_prefix`: a participant's name or a role label followed by a colon inside the text ("Stefan:"), any
+  capitalised name opening a quotation ('Sever: "Sever: …') or labelling a line ("Rosa responds:") — the model is
+  writing a script instead of speaking.
+- `uppercase`: more than `max_uppercase_share` of a turn's letters are capitals (all-caps gibberish, which small
+  models write under strong repetition penalties).
 - `instruction_leak`: a turn shares a word `leak_ngram`-gram with the fixed text of the role-play prompt templates
   ("You're Edith in a role-play of a social interaction set in Germany…").
 - `repeated_turn`: a turn whose word trigrams mostly (≥ `max_echo_overlap`) occur in one earlier turn, or that
@@ -35,14 +38,16 @@ from clca.roleplay.schema import Conversation, Turn
 # The role-play agent's prompts (role-play stage templates), whose fixed text must never appear in a turn.
 AGENT_TEMPLATES = ("roleplay_agent_system.v1", "roleplay_opening.v1", "roleplay_other_turn.v1")
 ROLE_LABELS = ("action", "assistant", "user", "system", "speaker", "agent a", "agent b", "narrator")
-CHECKS = ("no_spoken_turn", "empty_turn", "speaker_prefix", "instruction_leak", "repeated_turn", "duplicate_lines",
-          "top_ngram", "duplicate_ngrams")
+CHECKS = ("no_spoken_turn", "empty_turn", "speaker_prefix", "instruction_leak", "repeated_turn", "uppercase",
+          "duplicate_lines", "top_ngram", "duplicate_ngrams")
 
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _JINJA_RE = re.compile(r"\{\{.*?\}\}|\{#.*?#\}")
 _JINJA_TAG_RE = re.compile(r"\{%.*?%\}")
 # Any capitalised name opening a quotation ('Sever: "…'): small models invent speakers that are not participants.
 _QUOTATION_PREFIX_RE = re.compile(r"(?<![\w'])[A-Z][\w'-]{0,20}(?: [A-Z][\w'-]{0,20})?\s*:\s*[\"“„«]")
+# ... or labelling a line of a script ("Mirror: What?", "Rosa responds:", "JABBELLAZARA: Hello Ben").
+_LINE_LABEL_RE = re.compile(r"^[\s\"“„«]*[A-Z][\w'-]{0,20}(?: [A-Za-z][\w'-]{0,20})?\s*:", re.MULTILINE)
 
 
 class GateConfig(StrictModel):
@@ -64,6 +69,8 @@ class GateConfig(StrictModel):
     max_top_ngram_chars: dict[int, float] = Field(default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16})
     max_duplicate_ngram_chars: dict[int, float] = Field(
         default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+    max_uppercase_share: float = Field(0.5, gt=0.0, le=1.0, description="capital letters / letters in a turn")
+    min_letters_case: int = Field(20, ge=1, description="the uppercase check only for turns with this many letters")
     max_bad_turns: int = Field(0, ge=0, description="turns with an issue a conversation may have and still pass")
 
 
@@ -207,8 +214,13 @@ def check_turns(conversation: Conversation, config: GateConfig) -> list[GateIssu
         found: list[tuple[str, str]] = []
         if sum(ch.isalnum() for ch in turn.text) < config.min_turn_chars:
             found.append(("empty_turn", f"{turn.text.strip()[:40]!r} is (nearly) empty"))
-        if match := prefix.search(turn.text) or _QUOTATION_PREFIX_RE.search(turn.text):
+        if match := (prefix.search(turn.text) or _QUOTATION_PREFIX_RE.search(turn.text)
+                     or _LINE_LABEL_RE.search(turn.text)):
             found.append(("speaker_prefix", f"{match.group(0)!r} inside the text"))
+        letters = [ch for ch in turn.text if ch.isalpha()]
+        upper = sum(ch.isupper() for ch in letters) / len(letters) if len(letters) >= config.min_letters_case else 0.0
+        if upper > config.max_uppercase_share:
+            found.append(("uppercase", f"{upper:.0%} of its letters are capitals"))
         leaked = next((g for g in ngrams(tokens, config.leak_ngram) if g in leak_grams), None)
         if leaked:
             found.append(("instruction_leak", f"prompt text {' '.join(leaked)!r}"))
