@@ -79,6 +79,32 @@ def test_degenerate_turns_are_rejected_with_their_check(texts, check, turn) -> N
     assert result.reason.startswith("gate ")
 
 
+# Turns SmolLM2-135M wrote for DEU-seed-024 and DEU-seed-012 at the quickstart's sampling (no penalties) ...
+LOOPING = ["I'm Martin, I'm going to talk to Julia.\n\nMine is a long talk, but I'm going to make it shorter.\n\nI'm "
+           "going to talk to Julia, and I'm going to talk to you",
+           "Mine is a long talk, but I'm going to make it shorter.\n\nI'm going to talk to Julia, and I'm going to talk "
+           "to you.\n\nI'm going to talk to Julia, and I'm"]
+ECHOING = ["The conversation between Julia and Ben begins now.\n\nI'm Julia, I'm here to help you with your project.",
+           '"I\'m here to help with your project, I\'m a consultant, I\'m here to help with your project."\n\nBen',
+           "The conversation between Ben and Julia begins now.\n\nI'm Julia, I'm here to help with your project, I'm "
+           "here to help with your project."]
+# ... and with repetition_penalty 1.2 / no_repeat_ngram_size 4 (DEU-seed-021, DEU-seed-034).
+SHOUTING = ("ALSO SPEAKED ON THIS ONE WITH YOUR TEACER DUE TO ANOTHER RESPONSE FROM YOU THAT SAYS ALLAYLY MORNING "
+            "BLUES AND SMILES ABOUT THE ADVICE AS SO")
+SCRIPTED = "Rosa responds:\nEXTREMA LOS ENTRICIOS FINES INDIAS ESEO DE TRAGIA\n[Ha la una soledad en Europa de buen cambio]"
+
+
+def test_real_embedded_model_output_is_rejected() -> None:
+    looping = check_conversation(make_conversation(texts=LOOPING))
+    assert not looping.passed and {"repeated_turn", "duplicate_lines", "top_ngram"} <= set(looping.checks)
+    echoing = check_conversation(make_conversation(texts=ECHOING))
+    assert not echoing.passed and {"top_ngram", "duplicate_ngrams"} <= set(echoing.checks)
+    shouting = check_conversation(make_conversation(texts=[GOOD[0], SHOUTING]))
+    assert shouting.checks == ["uppercase"]
+    scripted = check_conversation(make_conversation(texts=[GOOD[0], SCRIPTED]))
+    assert scripted.issues[0].check == "speaker_prefix" and "Rosa responds:" in scripted.issues[0].detail
+
+
 def test_short_repeats_and_short_answers_pass() -> None:
     texts = ["Would you like more tea?", "No.", "Thank you.", "Thank you.", "See you on Sunday, then."]
     assert check_conversation(make_conversation(texts=texts)).passed
