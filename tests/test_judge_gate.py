@@ -41,10 +41,10 @@ def test_words_drop_quotes_and_colons() -> None:
 
 def test_gopher_ratios_match_hand_computation() -> None:
     # 'the cat' twice: 2 × 6 characters of 15
-    assert top_ngram_char_fraction("the cat the cat sat".split(), 2) == pytest.approx(12 / 15)
-    assert top_ngram_char_fraction("one two three".split(), 2) == 0.0  # no bigram occurs twice
+    assert top_ngram_char_fraction(["the", "cat", "the", "cat", "sat"], 2) == pytest.approx(12 / 15)
+    assert top_ngram_char_fraction(["one", "two", "three"], 2) == 0.0  # no bigram occurs twice
     # the second 'one two three four five' (19 characters) of 19 + 19 + 'six' (3)
-    tokens = "one two three four five one two three four five six".split()
+    tokens = ["one", "two", "three", "four", "five", "one", "two", "three", "four", "five", "six"]
     assert duplicate_ngram_char_fraction(tokens, 5) == pytest.approx(19 / 41)
     assert duplicate_ngram_char_fraction(tokens, 6) == 0.0
     # 'hello there' (10) repeated; 'good day' (7)

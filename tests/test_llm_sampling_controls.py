@@ -13,11 +13,11 @@ from test_roleplay_support import make_scenario
 
 from clca.errors import BackendError
 from clca.llm import GenerationRequest, Message, load_backend
-from clca.llm.cache import cache_key
 from clca.llm.base import ModelIdentity
+from clca.llm.cache import cache_key
 from clca.llm.local import LocalBackend
-from clca.roleplay.schema import Turn
 from clca.roleplay.runner import AgentSampling, RoleplayConfig, _Running, _TurnLogic
+from clca.roleplay.schema import Turn
 from clca.testing.openai_server import OpenAICompatServer
 
 HELLO = [Message(role="user", content="Say hello.")]

@@ -28,8 +28,8 @@ from pydantic import BaseModel, Field
 
 from clca.config import StrictModel
 from clca.errors import BackendError, ClcaError, InputDataError
-from clca.judge.gate import GateConfig, GateResult, check_conversation
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
+from clca.judge.gate import GateConfig, GateResult, check_conversation
 from clca.judge.parsing import NEGATIVE_LABEL, PARTS, Part, parse_verdict
 from clca.judge.schema import Confidence, Judgement, Verdict
 from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest, ScoringFailure
