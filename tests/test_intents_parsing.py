@@ -34,8 +34,35 @@ def test_unusable_intents_are_failures(raw: str) -> None:
 def test_long_answers_are_cut_to_one_sentence() -> None:
     raw = "To apologise. " + "word " * 100
     assert parse_intent(raw)[0] == "To apologise."
-    intent, _ = parse_intent("To " + "go " * 200)
+    intent, _ = parse_intent("To " + " ".join(f"w{i}" for i in range(200)))  # a run-on without sentence end
     assert len(intent.split()) == MAX_INTENT_WORDS
+    assert parse_intent("To " + "go " * 200)[0] is None  # the same run-on as a loop is a repetition
+
+
+# Labels the embedded model (SmolLM2-135M) wrote in the quickstart run of issue 18, and fragments.
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("To", "too short"),
+        ("To: To: To: To: To: To: To: To:", "repetition"),
+        ('Sever: "Sever: "Sever: "Sever:', "repetition"),
+        ("To help help help her.", "repetition"),
+        ("I'm going to talk to Julia, I'm going to talk to Julia, I'm going", "repetition"),
+        ("To persuade the", "fragment"),
+        ("In order to", "fragment"),
+    ],
+)
+def test_repetitions_and_fragments_are_failed_intents_with_their_reason(raw: str, why: str) -> None:
+    intent, error = parse_intent(raw)
+    assert intent is None and why in error
+
+
+def test_negated_kinds_are_not_read_as_the_kind() -> None:
+    assert parse_kind("not cultural")[0] is None and "negated" in parse_kind("not cultural")[1]
+    assert parse_kind("This is non-cultural.")[0] is None
+    assert parse_kind("Not generic and not cultural")[0] is None
+    assert parse_kind("Cultural, not generic.") == ("cultural", None)
+    assert parse_kind("It isn't cultural; it is generic.") == ("generic", None)
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,37 @@ def parse_intent(raw: str | None) -> tuple[str | None, str | None]:
             line = " ".join(words[:MAX_INTENT_WORDS])
     if len(line.split()) < 2:
         return None, f"too short to be an intent: {line!r}"
-    return line, None
+    problem = label_problem(line)
+    return (None, problem) if problem else (line, None)
+
+
+_LABEL_PREFIX_RE = re.compile(r"(?<![\w'])[A-Za-z][\w'-]{0,20}\s*:")
+_DANGLING = frozenset(
+    "a an the to of for with and or but that which who in on at by from as than into about because so if my your "
+    "his her their our its is are was be".split()
+)
+_FUNCTION_WORDS = _DANGLING | {"in", "order", "not", "it", "this", "i", "you", "he", "she", "they", "we"}
+
+
+def label_problem(label: str) -> str | None:
+    """Why `label` is not an intent (a repetition or a fragment), or None for a usable label.
+
+    Repetition: a `Word:` label left inside it ("To: To: …"), one word three times in a row, or fewer than half
+    of its words distinct (from 4 words). Fragment: it ends on a word that needs a continuation ("To persuade
+    the"), or it has no content word ("In order to").
+    """
+    tokens = re.findall(r"[\w']+", label.lower())
+    if len(_LABEL_PREFIX_RE.findall(label)) >= 1 and len(tokens) <= 2 * len(_LABEL_PREFIX_RE.findall(label)) + 2:
+        return f"repetition of a label, not an intent: {label[:80]!r}"
+    if any(a == b == c for a, b, c in zip(tokens, tokens[1:], tokens[2:])) or (
+        len(tokens) >= 4 and len(set(tokens)) < len(tokens) / 2
+    ):
+        return f"repetition, not an intent: {label[:80]!r}"
+    if not tokens or tokens[-1] in _DANGLING and not label.rstrip().endswith((".", "!", "?")):
+        return f"fragment, not an intent: {label[:80]!r}"
+    if all(t in _FUNCTION_WORDS for t in tokens):
+        return f"fragment without content, not an intent: {label[:80]!r}"
+    return None
 
 
 _GENERIC_RE = re.compile(r"(?<![a-z])(generic|general|universal)(?![a-z])", re.IGNORECASE)
@@ -54,9 +84,23 @@ _CULTURAL_RE = re.compile(r"(?<![a-z])(cultural|culture-specific|culturally spec
                           re.IGNORECASE)
 
 
+_NEGATED_RE = re.compile(
+    r"(?:(?<![a-z])(?:not|never|no|non-?|neither|nor)|n't)\s*(?:a|an|really|very|at all|particularly|specifically|"
+    r"purely)?\s*(generic|general|universal|cultural|culture-specific|culturally specific|culture specific)",
+    re.IGNORECASE,
+)
+
+
 def parse_kind(raw: str | None) -> tuple[IntentKind | None, str | None]:
-    """'generic' | 'cultural' when the answer names exactly one of them."""
+    """'generic' | 'cultural' when the answer names exactly one of them outside a negation: "not cultural" alone is
+    a failure (it would otherwise read as "cultural"); "cultural, not generic" is cultural."""
     text = raw or ""
+    if negated := _NEGATED_RE.search(text):
+        rest = _NEGATED_RE.sub(" ", text)
+        generic, cultural = bool(_GENERIC_RE.search(rest)), bool(_CULTURAL_RE.search(rest))
+        if generic == cultural:
+            return None, f"negated kind {negated.group(0)!r} is not an answer: {text.strip()[:80]!r}"
+        return ("generic" if generic else "cultural"), None
     generic = bool(_GENERIC_RE.search(text))
     cultural = bool(_CULTURAL_RE.search(text))
     if generic == cultural:

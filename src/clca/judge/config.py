@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from clca.config import StrictModel
+from clca.judge.gate import GateConfig
 from clca.judge.parsing import NEGATIVE_LABEL, Part
 from clca.judge.schema import Confidence, Verdict
 
@@ -47,3 +48,4 @@ class JudgeConfig(StrictModel):
     confident_p: float = Field(0.7, gt=0.5, le=1.0, description="logprob mode")
     seed: int = 0
     group_size: int = Field(64, ge=1, description="conversations judged per batch (and per durable append)")
+    gate: GateConfig = Field(default_factory=GateConfig)  # deterministic checks before the LLM judge

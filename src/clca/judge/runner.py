@@ -10,7 +10,8 @@ Two modes (config `mode`):
 
 The meta-judgement sees the conversation and both judgements (a part that failed appears as "no judgement").
 Conversations that ended with a backend error are not sent to the judge: they get keep=False, reason
-"conversation ended with an error".
+"conversation ended with an error". Conversations the deterministic quality gate (`clca.judge.gate`) rejects are
+not sent either: keep=False, the failed check as the reason, the gate's issues in `Judgement.gate`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from pathlib import Path
 
 from clca.asking import Attempted, choose_option, derive_seed, generate_with_retries
 from clca.cultures import resolve_culture
-from clca.errors import BackendError, InputDataError
+from clca.errors import BackendError, ClcaError, InputDataError
 from clca.jsonl import JsonlStore
 from clca.judge.config import JudgeConfig
+from clca.judge.gate import GateResult, check_conversation
 from clca.judge.parsing import PARTS, Part, parse_verdict
 from clca.judge.schema import Confidence, Judgement, JudgeSummary, Verdict
 from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest
@@ -72,7 +74,10 @@ class _Judge:
         return [Message(role="user", content=prompt)]
 
     def judge_group(self, group: list[Conversation]) -> Produced[Judgement]:
-        to_judge = [c for c in group if c.termination != "error"]
+        # the deterministic gate first: what it rejects never reaches (or costs) the LLM judge
+        gates: dict[str, GateResult] = {c.id: check_conversation(c, self.config.gate) for c in group
+                                        if c.termination != "error"}
+        to_judge = [c for c in group if c.id in gates and gates[c.id].passed]
         transcripts = [
             load_template(TRANSCRIPT_TEMPLATE).render(
                 scenario=c.scenario, turns=c.turns, culture_name=self.cultures[c.culture][0],
@@ -95,13 +100,16 @@ class _Judge:
             if c.termination == "error":
                 records.append(Judgement(id=c.id, conversation_id=c.id, culture=c.culture, keep=False,
                                          keep_reason="conversation ended with an error", provenance=self.provenance))
+            elif not gates[c.id].passed:
+                records.append(Judgement(id=c.id, conversation_id=c.id, culture=c.culture, keep=False,
+                                         keep_reason=gates[c.id].reason, gate=gates[c.id], provenance=self.provenance))
             else:
                 ci = next(judged)
-                records.append(self._record(c, verdicts[ci], {p: outcomes[(ci, p)] for p in PARTS}))
+                records.append(self._record(c, verdicts[ci], {p: outcomes[(ci, p)] for p in PARTS}, gates[c.id]))
         return Produced(records=records)
 
     def _record(self, c: Conversation, verdicts: dict[Part, Verdict | None],
-                parts_outcome: dict[Part, Attempted[Verdict]]) -> Judgement:
+                parts_outcome: dict[Part, Attempted[Verdict]], gate: GateResult) -> Judgement:
         keep, reason = self.config.keep.decide(verdicts)
         return Judgement(
             id=c.id, conversation_id=c.id, culture=c.culture,
@@ -110,7 +118,7 @@ class _Judge:
             failures={p: o.error for p, o in parts_outcome.items() if o.value is None and o.error},
             raw={p: o.raw for p, o in parts_outcome.items() if o.raw is not None},
             attempts={p: o.attempts for p, o in parts_outcome.items()},
-            keep=keep, keep_reason=reason, provenance=self.provenance,
+            keep=keep, keep_reason=reason, gate=gate, provenance=self.provenance,
         )
 
     def judge_parts(
@@ -200,6 +208,10 @@ def run_judge(
     summary = summarise(output.records.read(), out_path, config.mode, len(pending),
                         len(conversations) - len(pending), time.perf_counter() - started)
     output.write_summary(summary)
+    if summary.conversations and not summary.kept and summary.gate_rejected == summary.conversations:
+        raise ClcaError(f"the quality gate rejected all {summary.conversations} conversations "
+                        f"({summary.gate_rejections}; see {out_path}) — nothing left to train on; use a stronger "
+                        "role-play model or sampling controls (roleplay.agent_a/agent_b.repetition_penalty)")
     return summary
 
 
@@ -242,6 +254,9 @@ def summarise(
         breakdown=breakdown,
         failures=dict(failures),
         error_conversations=sum(j.keep_reason == "conversation ended with an error" for j in judgements),
+        gate_rejected=sum(j.gate is not None and not j.gate.passed for j in judgements),
+        gate_rejections=dict(Counter(c for j in judgements if j.gate is not None and not j.gate.passed
+                                     for c in j.gate.checks)),
         seconds=round(seconds, 3),
     )
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clca.judge.gate import GateResult
 from clca.records import Provenance
 
 Confidence = Literal["very confident", "confident", "not sure"]
@@ -30,7 +31,8 @@ class Judgement(BaseModel):
     raw: dict[str, str] = Field(default_factory=dict)  # part → the judge's last raw answer (audit / prompt debugging)
     attempts: dict[str, int] = Field(default_factory=dict)  # part → how many times it was asked
     keep: bool
-    keep_reason: str  # which rule decided
+    keep_reason: str  # which rule decided ("gate <check>: …" when the quality gate rejected it)
+    gate: GateResult | None = None  # the deterministic gate's result (None: conversation ended in error)
     provenance: Provenance = Field(default_factory=Provenance)
 
 
@@ -47,4 +49,6 @@ class JudgeSummary(BaseModel):
     breakdown: dict[str, dict[str, dict[str, int]]]  # part → label → confidence → count
     failures: dict[str, int]  # part → conversations where it could not be parsed
     error_conversations: int  # role-play ended in error; not judged
+    gate_rejected: int = 0  # rejected by the quality gate; not sent to the LLM judge
+    gate_rejections: dict[str, int] = Field(default_factory=dict)  # gate check → conversations it failed
     seconds: float

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 Role = Literal["system", "user", "assistant"]
 
@@ -24,8 +24,20 @@ class Message(BaseModel):
     content: str
 
 
+# Anti-repetition controls; unset (None) ones are left out of a request's dump, so cache keys of requests that do
+# not use them stay what they were before these fields existed.
+PENALTY_FIELDS = ("repetition_penalty", "no_repeat_ngram_size", "frequency_penalty", "presence_penalty")
+
+
 class GenerationRequest(BaseModel):
-    """One chat completion request. `temperature=0` means greedy decoding."""
+    """One chat completion request. `temperature=0` means greedy decoding.
+
+    Anti-repetition controls (None = off): `repetition_penalty` (transformers semantics: the logit of every token
+    already in prompt or output is divided by it when positive, multiplied when negative; OpenAI-compatible
+    servers such as vLLM take it as an extension), `no_repeat_ngram_size` (local models only: no n-gram of prompt
+    plus output occurs twice), `frequency_penalty` / `presence_penalty` (OpenAI semantics: logit minus penalty ×
+    count / minus penalty once present, over the output; local models apply them the same way).
+    """
 
     model_config = ConfigDict(extra="forbid")
     messages: list[Message]
@@ -34,6 +46,18 @@ class GenerationRequest(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
+    repetition_penalty: float | None = Field(None, gt=0.0)
+    no_repeat_ngram_size: int | None = Field(None, ge=1)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_penalties(self, handler):
+        data = handler(self)
+        for name in PENALTY_FIELDS:
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 FinishReason = Literal["stop", "length", "error"]

@@ -15,8 +15,10 @@ options of a batch of prompts are scored in one further forward pass.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import torch
 
 from clca.errors import BackendError
 from clca.llm.base import (
+    PENALTY_FIELDS,
     Backend,
     GenerationRequest,
     GenerationResult,
@@ -185,6 +188,29 @@ class LocalBackend(Backend):
         return ids.to(device), mask.to(device)
 
     @staticmethod
+    def _penalise(logits: torch.Tensor, request: GenerationRequest, prompt: list[int], output: list[int]) -> torch.Tensor:
+        """One row's logits after the request's anti-repetition controls (see `GenerationRequest`)."""
+        logits = logits.float().clone()
+        if request.repetition_penalty not in (None, 1.0):
+            seen = torch.tensor(sorted(set(prompt) | set(output)), dtype=torch.long, device=logits.device)
+            picked = logits[seen]
+            logits[seen] = torch.where(picked > 0, picked / request.repetition_penalty,
+                                       picked * request.repetition_penalty)
+        if output and (request.frequency_penalty or request.presence_penalty):
+            counts = Counter(output)
+            ids = torch.tensor(list(counts), dtype=torch.long, device=logits.device)
+            n = torch.tensor(list(counts.values()), dtype=logits.dtype, device=logits.device)
+            logits[ids] -= (request.frequency_penalty or 0.0) * n + (request.presence_penalty or 0.0)
+        size = request.no_repeat_ngram_size
+        if size:
+            seq = prompt + output
+            prefix = tuple(seq[len(seq) - size + 1:]) if size > 1 else ()
+            banned = {seq[i + size - 1] for i in range(len(seq) - size + 1) if tuple(seq[i:i + size - 1]) == prefix}
+            if banned:
+                logits[torch.tensor(sorted(banned), dtype=torch.long, device=logits.device)] = -math.inf
+        return logits
+
+    @staticmethod
     def _sample(logits: torch.Tensor, request: GenerationRequest, generator: torch.Generator | None) -> int:
         if request.temperature == 0.0:
             return int(torch.argmax(logits))
@@ -219,6 +245,7 @@ class LocalBackend(Backend):
         texts: list[str | None] = [None] * n
         past = None
         step_input, step_positions = ids, positions
+        penalised = [any(getattr(r, name) is not None for name in PENALTY_FIELDS) for r in requests]
         for _step in range(max(limits)):
             out, past = self._forward(
                 past, input_ids=step_input, attention_mask=mask, position_ids=step_positions, logits_to_keep=1
@@ -230,10 +257,13 @@ class LocalBackend(Backend):
                 if finish[row] is not None:
                     next_tokens.append(self.tokenizer.pad_token_id)
                     continue
+                row_logits = logits[row]
+                if penalised[row]:
+                    row_logits = self._penalise(row_logits, requests[row], prompts[row], generated[row])
                 if requests[row].temperature == 0.0:
-                    token = greedy[row]
+                    token = int(torch.argmax(row_logits)) if penalised[row] else greedy[row]
                 else:
-                    token = self._sample(logits[row], requests[row], generators[row])
+                    token = self._sample(row_logits, requests[row], generators[row])
                 next_tokens.append(token)
                 if token in self.eos_ids:
                     finish[row] = "stop"

@@ -340,6 +340,11 @@ class OpenAIBackend(Backend):
             payload["seed"] = request.seed
         if request.stop:
             payload["stop"] = request.stop
+        # penalties only when set: servers that lack one (repetition_penalty is a vLLM/llama.cpp extension) are
+        # not sent what the user did not ask for
+        for name in ("frequency_penalty", "presence_penalty", "repetition_penalty"):
+            if getattr(request, name) is not None:
+                payload[name] = getattr(request, name)
         return payload
 
     @staticmethod
@@ -356,6 +361,7 @@ class OpenAIBackend(Backend):
     ) -> list[GenerationResult]:
         if not requests:
             return []
+        _refuse_local_only(requests)
         return self._runtime().run(self._generate_all(list(requests), progress))
 
     supports_submit = True
@@ -365,6 +371,7 @@ class OpenAIBackend(Backend):
         return self.cfg.concurrency
 
     def submit(self, request: GenerationRequest) -> concurrent.futures.Future[GenerationResult]:
+        _refuse_local_only([request])
         return self._runtime().submit(self._generate_one(request))
 
     async def _generate_all(self, requests: list[GenerationRequest], progress) -> list[GenerationResult]:
@@ -537,3 +544,10 @@ def _error_message(content: bytes) -> str:
     except (ValueError, AttributeError):
         pass
     return " ".join(content.decode("utf-8", "replace").split())[:200]
+
+
+def _refuse_local_only(requests: Sequence[GenerationRequest]) -> None:
+    """OpenAI-compatible servers have no n-gram ban; ignoring a control the config asks for would hide it."""
+    if any(r.no_repeat_ngram_size is not None for r in requests):
+        raise BackendError("no_repeat_ngram_size works with local models only — for an OpenAI-compatible server use "
+                           "frequency_penalty / presence_penalty (or repetition_penalty where the server has it)")

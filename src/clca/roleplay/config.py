@@ -13,6 +13,11 @@ class AgentSampling(StrictModel):
     temperature: float = Field(0.7, ge=0.0)
     top_p: float = Field(0.7, gt=0.0, le=1.0)
     max_tokens: int = Field(160, ge=1, description="per turn")
+    repetition_penalty: float | None = Field(None, gt=0.0, description="local models (and vLLM): >1 discourages "
+                                             "tokens already in prompt or output (transformers semantics)")
+    no_repeat_ngram_size: int | None = Field(None, ge=1, description="local models: no n-gram occurs twice")
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="OpenAI-compatible (and local)")
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="OpenAI-compatible (and local)")
 
 
 class RoleplayConfig(StrictModel):

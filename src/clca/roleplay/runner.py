@@ -34,7 +34,7 @@ from clca.asking import derive_seed
 from clca.cultures import resolve_culture
 from clca.errors import InputDataError
 from clca.jsonl import JsonlStore
-from clca.llm.base import Backend, GenerationRequest, GenerationResult, Message
+from clca.llm.base import PENALTY_FIELDS, Backend, GenerationRequest, GenerationResult, Message
 from clca.progress import progress_bar
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
@@ -258,6 +258,7 @@ class _TurnLogic:
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             seed=derive_seed(state.seed, t),
+            **sampling.model_dump(include=set(PENALTY_FIELDS)),
         )
 
     def record(self, state: _Running, result: GenerationResult) -> bool:

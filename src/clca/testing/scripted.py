@@ -129,7 +129,10 @@ class ScriptedResponder:
             return "ACTION: leave\nThank you, I have to go now. Goodbye."
         if _digest(text, "gesture") % 5 == 0:
             return f"ACTION: non-verbal\n{_pick(GESTURES, text)}"
-        return f"ACTION: speak\n{_pick(UTTERANCES, text)}"
+        utterance = _pick(UTTERANCES, text)
+        if utterance in text:  # a scripted speaker does not repeat itself (the quality gate would reject the loop)
+            utterance = _pick(tuple(u for u in UTTERANCES if u not in text) or UTTERANCES, text)
+        return f"ACTION: speak\n{utterance}"
 
     # --- judge -------------------------------------------------------------------------------------------------
     @staticmethod
