@@ -16,7 +16,8 @@ from clca.llm import GenerationRequest, Message, load_backend
 from clca.llm.base import ModelIdentity
 from clca.llm.cache import cache_key
 from clca.llm.local import LocalBackend
-from clca.roleplay.runner import AgentSampling, RoleplayConfig, _Running, _TurnLogic
+from clca.roleplay.config import AgentSampling, RoleplayConfig
+from clca.roleplay.runner import _Running, _TurnLogic
 from clca.roleplay.schema import Turn
 from clca.testing.openai_server import OpenAICompatServer
 

@@ -28,6 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +56,9 @@ class GateConfig(StrictModel):
     (README, judge section). Gopher's published document thresholds for the n-gram ratios."""
 
     enabled: bool = True
+    action: Literal["drop", "record"] = Field(
+        "drop", description="drop: a rejected conversation is never kept (nor sent to the LLM judge); record: the "
+        "verdict is recorded and counted but the LLM judge decides (for demos on models that never pass)")
     min_turn_chars: int = Field(2, ge=0, description="letters/digits a spoken turn needs ('No' passes, '...' fails)")
     leak_ngram: int = Field(6, ge=3, description="word n-gram shared with the agent prompt templates = a leak")
     max_echo_overlap: float = Field(0.6, gt=0.0, le=1.0,

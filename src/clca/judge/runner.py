@@ -77,7 +77,8 @@ class _Judge:
         # the deterministic gate first: what it rejects never reaches (or costs) the LLM judge
         gates: dict[str, GateResult] = {c.id: check_conversation(c, self.config.gate) for c in group
                                         if c.termination != "error"}
-        to_judge = [c for c in group if c.id in gates and gates[c.id].passed]
+        enforce = self.config.gate.action == "drop"
+        to_judge = [c for c in group if c.id in gates and (gates[c.id].passed or not enforce)]
         transcripts = [
             load_template(TRANSCRIPT_TEMPLATE).render(
                 scenario=c.scenario, turns=c.turns, culture_name=self.cultures[c.culture][0],
@@ -100,7 +101,7 @@ class _Judge:
             if c.termination == "error":
                 records.append(Judgement(id=c.id, conversation_id=c.id, culture=c.culture, keep=False,
                                          keep_reason="conversation ended with an error", provenance=self.provenance))
-            elif not gates[c.id].passed:
+            elif not gates[c.id].passed and enforce:
                 records.append(Judgement(id=c.id, conversation_id=c.id, culture=c.culture, keep=False,
                                          keep_reason=gates[c.id].reason, gate=gates[c.id], provenance=self.provenance))
             else:
@@ -208,7 +209,8 @@ def run_judge(
     summary = summarise(output.records.read(), out_path, config.mode, len(pending),
                         len(conversations) - len(pending), time.perf_counter() - started)
     output.write_summary(summary)
-    if summary.conversations and not summary.kept and summary.gate_rejected == summary.conversations:
+    if config.gate.action == "drop" and summary.conversations and not summary.kept \
+            and summary.gate_rejected == summary.conversations:
         raise ClcaError(f"the quality gate rejected all {summary.conversations} conversations "
                         f"({summary.gate_rejections}; see {out_path}) — nothing left to train on; use a stronger "
                         "role-play model or sampling controls (roleplay.agent_a/agent_b.repetition_penalty)")

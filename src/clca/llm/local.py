@@ -226,71 +226,22 @@ class LocalBackend(Backend):
     def _generate_batch(self, requests: list[GenerationRequest], prompts: list[list[int]]) -> list[GenerationResult]:
         started = time.perf_counter()
         n = len(requests)
-        generators: list[torch.Generator | None] = []
-        for request in requests:
-            if request.temperature == 0.0:
-                generators.append(None)
-            else:
-                g = torch.Generator()
-                g.manual_seed(request.seed if request.seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
-                generators.append(g)
-        limits = [
-            min(r.max_tokens, self.max_context - len(p)) if self.max_context else r.max_tokens
-            for r, p in zip(requests, prompts, strict=True)
-        ]
+        rows = _DecodingRows(self, requests, prompts)
         ids, mask = self._left_pad(prompts, self.tokenizer.pad_token_id, self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        generated: list[list[int]] = [[] for _ in range(n)]
-        finish: list[str | None] = [None] * n
-        texts: list[str | None] = [None] * n
-        past = None
-        step_input, step_positions = ids, positions
-        penalised = [any(getattr(r, name) is not None for name in PENALTY_FIELDS) for r in requests]
-        for _step in range(max(limits)):
+        past, step_input, step_positions = None, ids, (mask.cumsum(-1) - 1).clamp(min=0)
+        for _step in range(max(rows.limits)):
             out, past = self._forward(
                 past, input_ids=step_input, attention_mask=mask, position_ids=step_positions, logits_to_keep=1
             )
             logits = out.logits[:, -1, :]
             greedy = logits.argmax(dim=-1).tolist()  # one device sync for all greedy rows
-            next_tokens = []
-            for row in range(n):
-                if finish[row] is not None:
-                    next_tokens.append(self.tokenizer.pad_token_id)
-                    continue
-                row_logits = logits[row]
-                if penalised[row]:
-                    row_logits = self._penalise(row_logits, requests[row], prompts[row], generated[row])
-                if requests[row].temperature == 0.0:
-                    token = int(torch.argmax(row_logits)) if penalised[row] else greedy[row]
-                else:
-                    token = self._sample(row_logits, requests[row], generators[row])
-                next_tokens.append(token)
-                if token in self.eos_ids:
-                    finish[row] = "stop"
-                    continue
-                generated[row].append(token)
-                if requests[row].stop:
-                    text = self.tokenizer.decode(generated[row], skip_special_tokens=True)
-                    cut = min((text.find(s) for s in requests[row].stop if s in text), default=-1)
-                    if cut >= 0:
-                        finish[row], texts[row] = "stop", text[:cut]
-                        continue
-                if len(generated[row]) >= limits[row]:
-                    finish[row] = "length"
-            if all(f is not None for f in finish):
+            next_tokens = [rows.step(row, logits[row], greedy[row]) for row in range(n)]
+            if rows.all_finished():
                 break
             step_input = torch.tensor(next_tokens, dtype=torch.long, device=self.device).unsqueeze(1)
             step_positions = step_positions[:, -1:] + 1
             mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
-        elapsed = time.perf_counter() - started
-        results = []
-        for row in range(n):
-            text = texts[row] if texts[row] is not None else self.tokenizer.decode(generated[row], skip_special_tokens=True)
-            results.append(GenerationResult(
-                text=text, finish_reason=finish[row] or "length", prompt_tokens=len(prompts[row]),
-                completion_tokens=len(generated[row]), latency_s=elapsed,
-            ))
-        return results
+        return rows.results(time.perf_counter() - started)
 
     # ---- option scoring ------------------------------------------------------------------------------------
     def score_options(
@@ -432,3 +383,63 @@ def _hub_snapshot_dir(name: str) -> Path | None:
         return Path(snapshot_download(name, local_files_only=True))
     except Exception:  # noqa: BLE001 - identity hash is best effort for hub names
         return None
+
+
+class _DecodingRows:
+    """The rows of one batched generation: each row's sampler, token budget, output so far and why it stopped."""
+
+    def __init__(self, backend: LocalBackend, requests: list[GenerationRequest], prompts: list[list[int]]):
+        self.backend, self.requests, self.prompts = backend, requests, prompts
+        self.tokenizer = backend.tokenizer
+        self.generators = [None if r.temperature == 0.0 else _seeded_generator(r.seed) for r in requests]
+        self.limits = [min(r.max_tokens, backend.max_context - len(p)) if backend.max_context else r.max_tokens
+                       for r, p in zip(requests, prompts, strict=True)]
+        self.generated: list[list[int]] = [[] for _ in requests]
+        self.finish: list[str | None] = [None] * len(requests)
+        self.texts: list[str | None] = [None] * len(requests)
+        self.penalised = [any(getattr(r, name) is not None for name in PENALTY_FIELDS) for r in requests]
+
+    def step(self, row: int, logits: torch.Tensor, greedy: int) -> int:
+        """The row's next token (padding once it has finished), recording where it stops."""
+        if self.finish[row] is not None:
+            return self.tokenizer.pad_token_id
+        request = self.requests[row]
+        if self.penalised[row]:
+            logits = self.backend._penalise(logits, request, self.prompts[row], self.generated[row])
+        if request.temperature == 0.0:
+            token = int(torch.argmax(logits)) if self.penalised[row] else greedy
+        else:
+            token = self.backend._sample(logits, request, self.generators[row])
+        if token in self.backend.eos_ids:
+            self.finish[row] = "stop"
+            return token
+        self.generated[row].append(token)
+        if request.stop:
+            text = self.tokenizer.decode(self.generated[row], skip_special_tokens=True)
+            cut = min((text.find(s) for s in request.stop if s in text), default=-1)
+            if cut >= 0:
+                self.finish[row], self.texts[row] = "stop", text[:cut]
+                return token
+        if len(self.generated[row]) >= self.limits[row]:
+            self.finish[row] = "length"
+        return token
+
+    def all_finished(self) -> bool:
+        return all(f is not None for f in self.finish)
+
+    def results(self, elapsed: float) -> list[GenerationResult]:
+        return [
+            GenerationResult(
+                text=self.texts[row] if self.texts[row] is not None
+                else self.tokenizer.decode(self.generated[row], skip_special_tokens=True),
+                finish_reason=self.finish[row] or "length", prompt_tokens=len(self.prompts[row]),
+                completion_tokens=len(self.generated[row]), latency_s=elapsed,
+            )
+            for row in range(len(self.requests))
+        ]
+
+
+def _seeded_generator(seed: int | None) -> torch.Generator:
+    generator = torch.Generator()
+    generator.manual_seed(seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
+    return generator

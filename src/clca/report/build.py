@@ -34,6 +34,7 @@ from clca.report.model import (
 from clca.report.render import render_html, render_markdown
 from clca.roleplay.schema import Conversation
 from clca.scenarios.schema import Scenario
+from clca.training.dataset import load_manifest
 
 METRICS = ("kl", "js", "emd", "accuracy")
 METRIC_NAMES = {"kl": "KL", "js": "JS-D", "emd": "EMD", "accuracy": "accuracy", "invalid_rate": "invalid rate"}
@@ -68,49 +69,70 @@ def _estimate(entry: MetricValue | None) -> Estimate:
     return Estimate(value=entry.value, ci_low=ci[0], ci_high=ci[1])
 
 
-def _data_stats(layout: RunLayout, culture: str) -> tuple[CultureDataStats, list[Conversation], dict[str, Any]]:
-    scenarios = _read(layout.scenarios(culture), Scenario)
-    scenario_failures = _read(failures_path(layout.scenarios(culture)), Failure)
-    conversations = _read(layout.conversations(culture), Conversation)
-    judgements = {j.conversation_id: j for j in _read(layout.judgements(culture), Judgement)}
-    intents = {i.conversation_id: i for i in _read(layout.intents(culture), ConversationIntents)}
-    kept = [c for c in conversations if c.id in judgements and judgements[c.id].keep]
-    turns = [t for c in kept for t in c.turns]
-    labelled = [i for ci in intents.values() for i in ci.intents if i.kind is not None]
-    breakdown: Counter[str] = Counter()
-    for j in judgements.values():
-        for part in ("quality", "cultural_alignment", "meta"):
-            verdict = getattr(j, part)
-            breakdown[f"{part}: {verdict.label} ({verdict.confidence})" if verdict else f"{part}: unparsed"] += 1
-        breakdown[f"kept: {j.keep}"] += 1
-    stats = CultureDataStats(
-        culture=culture,
-        scenarios=len(scenarios),
-        scenario_failures=len(scenario_failures),
-        conversations=len(conversations),
-        conversation_errors=sum(c.termination == "error" for c in conversations),
-        kept=len(kept),
-        kept_ratio=len(kept) / len(judgements) if judgements else None,
-        avg_turns=len(turns) / len(kept) if kept else None,
-        avg_words_per_turn=sum(len(t.text.split()) for t in turns) / len(turns) if turns else None,
-        cultural_intent_share=sum(i.kind == "cultural" for i in labelled) / len(labelled) if labelled else None,
-        judge_breakdown=dict(sorted(breakdown.items())),
-    )
-    return stats, kept, intents
+class _CultureData:
+    """One culture's data stages read back: counts for the data table and the funnel, and sample conversations."""
+
+    def __init__(self, layout: RunLayout, culture: str, dataset_dir: Path | None):
+        self.culture = culture
+        self.scenarios = _read(layout.scenarios(culture), Scenario)
+        self.scenario_failures = _read(failures_path(layout.scenarios(culture)), Failure)
+        self.conversations = _read(layout.conversations(culture), Conversation)
+        self.judgements = {j.conversation_id: j for j in _read(layout.judgements(culture), Judgement)}
+        self.intents = {i.conversation_id: i for i in _read(layout.intents(culture), ConversationIntents)}
+        self.kept = [c for c in self.conversations if c.id in self.judgements and self.judgements[c.id].keep]
+        self.dropped = [c for c in self.conversations if c.id in self.judgements and not self.judgements[c.id].keep]
+        manifest_path = dataset_dir / "manifest.json" if dataset_dir is not None else None
+        self.used = None
+        if manifest_path is not None and manifest_path.is_file():
+            self.used = load_manifest(dataset_dir).counts.get("conversations_used")
+
+    def stats(self, gate_action: str) -> CultureDataStats:
+        turns = [t for c in self.kept for t in c.turns]
+        labelled = [i for ci in self.intents.values() for i in ci.intents if i.kind is not None]
+        breakdown: Counter[str] = Counter()
+        gated = [j.gate for j in self.judgements.values() if j.gate is not None]
+        for j in self.judgements.values():
+            for part in ("quality", "cultural_alignment", "meta"):
+                verdict = getattr(j, part)
+                breakdown[f"{part}: {verdict.label} ({verdict.confidence})" if verdict else f"{part}: unparsed"] += 1
+            breakdown[f"kept: {j.keep}"] += 1
+        return CultureDataStats(
+            culture=self.culture, scenarios=len(self.scenarios), scenario_failures=len(self.scenario_failures),
+            conversations=len(self.conversations),
+            conversation_errors=sum(c.termination == "error" for c in self.conversations),
+            kept=len(self.kept), kept_ratio=len(self.kept) / len(self.judgements) if self.judgements else None,
+            avg_turns=len(turns) / len(self.kept) if self.kept else None,
+            avg_words_per_turn=sum(len(t.text.split()) for t in turns) / len(turns) if turns else None,
+            cultural_intent_share=sum(i.kind == "cultural" for i in labelled) / len(labelled) if labelled else None,
+            judge_breakdown=dict(sorted(breakdown.items())),
+            passed_gate=sum(g.passed for g in gated) if gated else None, gate_action=gate_action if gated else "",
+            gate_rejections=dict(Counter(check for g in gated if not g.passed for check in g.checks)),
+            used_in_training=self.used,
+        )
+
+    def kept_sample(self) -> SampleConversation | None:
+        labelled = [c for c in self.kept if c.id in self.intents] or self.kept
+        if not labelled:
+            return None
+        conversation = max(labelled, key=lambda c: len(c.turns))  # the longest shows the most
+        return _sample(conversation, self.intents.get(conversation.id), self.judgements[conversation.id].keep_reason)
+
+    def rejected_sample(self) -> SampleConversation | None:
+        if not self.dropped:
+            return None
+        conversation = max(self.dropped, key=lambda c: len(c.turns))
+        return _sample(conversation, None, self.judgements[conversation.id].keep_reason)
 
 
-def _sample(kept: list[Conversation], intents: dict[str, ConversationIntents]) -> SampleConversation | None:
-    labelled = [c for c in kept if c.id in intents] or kept
-    if not labelled:
-        return None
-    conversation = max(labelled, key=lambda c: len(c.turns))  # the longest shows the most
-    by_turn = {i.turn_index: i for i in intents[conversation.id].intents} if conversation.id in intents else {}
+def _sample(conversation: Conversation, intents: ConversationIntents | None, reason: str) -> SampleConversation:
+    by_turn = {i.turn_index: i for i in intents.intents} if intents is not None else {}
     return SampleConversation(
         conversation_id=conversation.id, culture=conversation.culture, setting=conversation.scenario.setting,
         turns=[SampleTurn(speaker=t.speaker_name, action=t.action, text=t.text,
                           intent=by_turn[t.index].intent if t.index in by_turn else None,
                           intent_kind=by_turn[t.index].kind if t.index in by_turn else None)
                for t in conversation.turns],
+        reason=reason,
     )
 
 
@@ -246,11 +268,13 @@ def build_report_data(run_dir: Path) -> ReportData:
 
     distribution_panels: list = []
     category_deltas: dict[str, dict[str, float]] = {}
-    samples = []
+    found_data = []
+    gate_action = config.get("judge", {}).get("gate", {}).get("action", "drop")
     for culture in cultures:
-        stats, kept, intents = _data_stats(layout, culture)
-        data.data_stats.append(stats)
-        samples.append(_sample(kept, intents))
+        dataset_dir = None if config.get("adapter") == "shared" else layout.dataset(culture)
+        culture_data = _CultureData(layout, culture, dataset_dir)
+        data.data_stats.append(culture_data.stats(gate_action))
+        found_data.append(culture_data)
         found = _Evaluations(layout, culture, evaluation.get("baselines", []), baseline_strategy)
         data.notes += found.notes
         data.results += found.rows + found.references  # uniform / majority answers as yardsticks after the models
@@ -260,7 +284,8 @@ def build_report_data(run_dir: Path) -> ReportData:
             distribution_panels += [(f"{culture} {t}", labels, series)
                                     for t, labels, series in _moved_questions(found.baseline, found.clca)]
             category_deltas[culture] = found.category_deltas()
-    data.sample = next((s for s in samples if s is not None), None)
+    data.sample = next((s for d in found_data if (s := d.kept_sample()) is not None), None)
+    data.rejected_sample = next((s for d in found_data if (s := d.rejected_sample()) is not None), None)
     scopes = [SHARED_SCOPE] if config.get("adapter") == "shared" else cultures
     loss_curves = {scope: curve for scope in scopes if (curve := _loss_curve(layout.loss_csv(scope)))}
     _add_plots(data, layout, distribution_panels, category_deltas, loss_curves)

@@ -23,6 +23,11 @@ class CultureDataStats(_Model):
     avg_words_per_turn: float | None
     cultural_intent_share: float | None
     judge_breakdown: dict[str, int] = Field(default_factory=dict)
+    # the funnel: generated (conversations) → passed the quality gate → kept by the judge → used in training
+    passed_gate: int | None = None  # None: no gate verdicts recorded
+    gate_action: str = ""  # "drop" (rejected conversations are never kept) or "record" (verdicts only)
+    gate_rejections: dict[str, int] = Field(default_factory=dict)  # gate check → conversations it failed
+    used_in_training: int | None = None  # None: not trained yet, or one adapter shared by several cultures
 
 
 class SampleTurn(_Model):
@@ -38,6 +43,7 @@ class SampleConversation(_Model):
     culture: str
     setting: str
     turns: list[SampleTurn]
+    reason: str = ""  # why the judge (or the gate) kept or dropped it
 
 
 class Estimate(_Model):
@@ -83,7 +89,8 @@ class ReportData(_Model):
     cultures: list[str]
     models: dict[str, str] = Field(default_factory=dict)  # role → model id
     data_stats: list[CultureDataStats] = Field(default_factory=list)
-    sample: SampleConversation | None = None
+    sample: SampleConversation | None = None  # one kept conversation
+    rejected_sample: SampleConversation | None = None  # one dropped conversation, with the reason
     results: list[ResultRow] = Field(default_factory=list)
     comparisons: list[ComparisonRow] = Field(default_factory=list)
     plots: dict[str, str] = Field(default_factory=dict)  # caption → PNG path relative to the report
