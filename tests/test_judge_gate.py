@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 import pytest
-from test_roleplay_support import make_conversation
+from builders_roleplay import make_conversation
 
 from clca.errors import ClcaError
 from clca.jsonl import JsonlStore
