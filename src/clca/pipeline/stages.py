@@ -160,7 +160,7 @@ def run_train(ctx: RunContext, scope: str) -> dict[str, Any]:
 
 def adapter_spec(ctx: RunContext, culture: str) -> str:
     """The backend spec of the student with the adapter trained for `culture`."""
-    from clca.training.trainer import TrainSummary
+    from clca.training.schema import TrainSummary
 
     path = ctx.layout.train_summary(train_scope_of(ctx, culture))
     return TrainSummary.model_validate_json(path.read_text(encoding="utf-8")).adapter_spec

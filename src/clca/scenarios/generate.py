@@ -25,39 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from clca.cultures import CultureCard
 from clca.errors import InputDataError
-from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
+from clca.jsonl import JsonlStore, stable_hash
 from clca.llm.base import Backend, GenerationRequest, Message
 from clca.paths import PACKAGE_DATA_DIR
-from clca.progress import progress_bar
 from clca.prompts import PromptTemplate, load_template
 from clca.records import Failure, PromptRef, Provenance
 from clca.resumable import Produced, StageOutput, run_groups
 from clca.scenarios.config import ScenariosConfig
 from clca.scenarios.parsing import RELATIONSHIPS, ScenarioParseError, parse_scenario_answer
-from clca.scenarios.schema import Scenario
+from clca.scenarios.schema import Scenario, ScenarioGenerationSummary
 
 SEED_SCENARIOS_PATH = PACKAGE_DATA_DIR / "scenarios" / "seed_scenarios.jsonl"
 ADAPT_TEMPLATE = "scenario_adapt.v1"
 NORM_TEMPLATE = "scenario_from_norm.v1"
 REPAIR_TEMPLATE = "scenario_repair.v1"
-
-
-class ScenarioGenerationSummary(BaseModel):
-    output: str
-    failures_output: str
-    culture: str
-    requested: int  # items this call asked for (after capping/cycling)
-    produced: int  # valid scenarios written by this run
-    failed: int  # Failure records written by this run
-    skipped_done: int  # already in the output or failures file from an earlier run
-    repaired: int  # of `produced`, how many needed at least one repair prompt
-    total_in_output: int  # scenarios in the output file after this run
-    notes: list[str] = []
-    seconds: float
 
 
 def load_seed_scenarios(path: str | Path | None = None) -> list[Scenario]:
@@ -127,7 +110,8 @@ class _Generator:
                                           seed=_request_seed(self.cfg.seed, item.id, item.attempts))
                         for item in active]
             results = self.backend.generate(requests)
-            active = [item for item, result in zip(active, results, strict=True) if self._answer(item, result, produced)]
+            active = [item for item, result in zip(active, results, strict=True)
+                      if self._answer(item, result, produced)]
         return produced
 
     def _answer(self, item: _Item, result, produced: Produced[Scenario]) -> bool:

@@ -43,3 +43,17 @@ class Scenario(BaseModel):
     source_scenario_id: str | None = None  # the seed/imported scenario this one was adapted from
     norm: str | None = None  # the social norm it was generated from (from-norms)
     provenance: Provenance = Field(default_factory=Provenance)
+
+
+class ScenarioGenerationSummary(BaseModel):
+    output: str
+    failures_output: str
+    culture: str
+    requested: int  # items this call asked for (after capping/cycling)
+    produced: int  # valid scenarios written by this run
+    failed: int  # Failure records written by this run
+    skipped_done: int  # already in the output or failures file from an earlier run
+    repaired: int  # of `produced`, how many needed at least one repair prompt
+    total_in_output: int  # scenarios in the output file after this run
+    notes: list[str] = []
+    seconds: float

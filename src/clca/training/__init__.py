@@ -6,7 +6,8 @@
 """
 
 from clca.training.config import DatasetConfig, TrainConfig
-from clca.training.dataset import DatasetManifest, build_dataset
-from clca.training.trainer import TrainSummary, train
+from clca.training.dataset import build_dataset
+from clca.training.schema import DatasetManifest, TrainSummary
+from clca.training.trainer import train
 
 __all__ = ["DatasetConfig", "DatasetManifest", "TrainConfig", "TrainSummary", "build_dataset", "train"]

@@ -18,17 +18,14 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from clca import __version__
 from clca.errors import ConfigError, InputDataError
 from clca.intents.schema import ConversationIntents
-from clca.judge.schema import Judgement
 from clca.jsonl import JsonlStore, file_sha256, write_json_atomic
+from clca.judge.schema import Judgement
 from clca.progress import progress_bar
-from clca.records import PromptRef, utc_now
 from clca.roleplay.schema import Conversation
 from clca.training.config import DatasetConfig
+from clca.training.schema import DatasetManifest, SourceFile
 from clca.training.student import load_tokenizer
 from clca.training.tokenize import IGNORE_INDEX, encode_chat, tokenizer_fingerprint
 from clca.training.views import View, intent_view, participant_view, template_refs
@@ -36,36 +33,6 @@ from clca.training.views import View, intent_view, participant_view, template_re
 DATA_DIR = "data"
 MANIFEST = "manifest.json"
 PREVIEW = "preview.jsonl"
-
-
-class SourceFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    path: str
-    sha256: str
-    records: int
-
-
-class DatasetManifest(BaseModel):
-    """What `build_dataset` returns and writes to `manifest.json`."""
-
-    model_config = ConfigDict(extra="forbid")
-    clca_version: str = __version__
-    created_at: str = Field(default_factory=utc_now)
-    out_dir: str
-    config: DatasetConfig
-    sources: dict[str, SourceFile]
-    tokenizer: dict[str, object]
-    prompts: list[PromptRef]
-    counts: dict[str, int]  # conversations seen/used/skipped (by reason), views and examples per task
-    examples: int
-    tokens: int
-    label_tokens: int
-    truncated: int
-    data_sha256: str  # hash of every example's id, input_ids and labels: what the trainer records
-
-    @property
-    def data_dir(self) -> Path:
-        return Path(self.out_dir) / DATA_DIR
 
 
 def _read_source(path: Path, model, what: str) -> tuple[list, SourceFile]:

@@ -11,7 +11,6 @@ import importlib.util
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from clca.errors import BackendError, ConfigError

@@ -24,17 +24,16 @@ import time
 from pathlib import Path
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field
 
 from clca import __version__
 from clca.errors import ConfigError, InputDataError
 from clca.jsonl import write_json_atomic
 from clca.llm.base import Message
 from clca.plotting import plot_loss_curves
-from clca.records import utc_now
 from clca.training.config import TrainConfig
+from clca.training.dataset import DATA_DIR, load_manifest, rows_sha256
 from clca.training.progress import show_progress_in_clca_bar as _show_progress_in_clca_bar
-from clca.training.dataset import DATA_DIR, DatasetManifest, load_manifest, rows_sha256
+from clca.training.schema import TrainSummary
 from clca.training.student import load_student
 from clca.training.tokenize import encode_chat, tokenizer_fingerprint
 
@@ -42,32 +41,6 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 _FINGERPRINT_KEYS = ("vocab_sha256", "chat_template_sha256")
-
-
-class TrainSummary(BaseModel):
-    """What `train` returns and writes to `summary.json`."""
-
-    model_config = ConfigDict(extra="forbid")
-    clca_version: str = __version__
-    created_at: str = Field(default_factory=utc_now)
-    out_dir: str
-    adapter_spec: str  # backend spec that loads the trained adapter
-    dataset_dir: str
-    data_sha256: str  # hash of the token ids/labels actually trained on
-    config: TrainConfig  # resolved
-    examples: int
-    global_step: int
-    epochs_done: float
-    resumed_from: str | None
-    train_loss: float | None  # mean loss over this run's steps (Trainer's `train_loss`)
-    first_loss: float | None
-    last_loss: float | None
-    runtime_s: float
-    tokens_per_s: float  # input tokens processed per second in this run (padding excluded)
-    peak_memory_mb: float
-    batching: str  # the resolved batching mode
-    quantized_4bit: bool
-    world_size: int
 
 
 def _world_size() -> int:
