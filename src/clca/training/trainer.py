@@ -33,7 +33,7 @@ from clca.plotting import plot_loss_curves
 from clca.training.config import TrainConfig
 from clca.training.dataset import DATA_DIR, load_manifest, rows_sha256
 from clca.training.progress import show_progress_in_clca_bar as _show_progress_in_clca_bar
-from clca.training.schema import TrainSummary
+from clca.training.schema import DatasetManifest, TrainSummary
 from clca.training.student import load_student
 from clca.training.tokenize import encode_chat, tokenizer_fingerprint
 
