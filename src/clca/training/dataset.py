@@ -25,12 +25,11 @@ from clca.judge.schema import Judgement
 from clca.progress import progress_bar
 from clca.roleplay.schema import Conversation
 from clca.training.config import DatasetConfig
-from clca.training.schema import DatasetManifest, SourceFile
+from clca.training.schema import DATA_DIR, DatasetManifest, SourceFile
 from clca.training.student import load_tokenizer
 from clca.training.tokenize import IGNORE_INDEX, encode_chat, tokenizer_fingerprint
 from clca.training.views import View, intent_view, participant_view, template_refs
 
-DATA_DIR = "data"
 MANIFEST = "manifest.json"
 PREVIEW = "preview.jsonl"
 

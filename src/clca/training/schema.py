@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from clca import __version__
 from clca.records import PromptRef, utc_now
 from clca.training.config import DatasetConfig, TrainConfig
+
+DATA_DIR = "data"  # the `datasets` folder inside a dataset folder
 
 
 class SourceFile(BaseModel):
