@@ -1,7 +1,7 @@
 """Rebuild `src/clca/data/wvs/human_distributions.json` from the reference data (../shared/data).
 
 Usage: .venv/bin/python scripts/build_wvs_tables.py [--shared PATH]
-The recipe lives in `clca.evaluation.wvs_tables.derive_tables`; tests/test_wvs_tables.py checks the bundled file
+The recipe lives in `clca.evaluation.wvs_tables.derive_tables`; tests/test_wvs_data.py checks the bundled file
 is exactly what this produces.
 """
 
