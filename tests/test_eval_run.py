@@ -81,6 +81,27 @@ def test_country_only_mode_from_bundled_table_and_skipped_questions(embedded_bac
     assert "accuracy" not in summary.overall
     metrics = json.loads((tmp_path / "chn" / "metrics.json").read_text())
     assert "bundled table" in metrics["persona_mode"]
+    # a country-only prompt stands for the country: its option probabilities are the distribution, not a one-hot
+    assert summary.distribution == metrics["distribution"] == "probabilities"
+    shares = metrics["per_question"]["Q122"]["model_distribution"]
+    assert shares["1"] == 0.0  # "Hard to say" is never read out, so never offered
+    assert sum(v > 0 for k, v in shares.items() if k != "invalid") == 2
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert metrics["resampling"]["units"] == "personas x questions" and metrics["resampling"]["n_personas"] == 1
+
+
+@pytest.mark.slow
+def test_a_question_fielded_on_three_points_is_asked_and_scored_on_three_points(embedded_backend, tmp_path):
+    cfg = EvalConfig(culture="USA", questions="Q33,Q36", mode="logprob", human_source="bundled",
+                     bootstrap_resamples=0)
+    run_evaluation(embedded_backend, cfg, tmp_path / "usa")
+    metrics = json.loads((tmp_path / "usa" / "metrics.json").read_text())
+    assert metrics["scale_variants"] == {"Q33": "3-point"}  # USA fielded Q33–Q35 on 3 points, Q36 on 5
+    records = {r.question: r for r in JsonlStore(tmp_path / "usa" / "records.jsonl", EvalRecord).read()}
+    assert set(records["Q33"].option_probs) == {"2", "3", "4"}
+    assert set(records["Q36"].option_probs) == {"1", "2", "3", "4", "5"}
+    assert list(metrics["per_question"]["Q33"]["survey_distribution"]) == ["2", "3", "4"]
+    assert metrics["per_question"]["Q33"]["variant"] == "3-point"
 
 
 def test_anthropological_refuses_logprob_and_cli_errors_are_one_line(tmp_path):

@@ -255,21 +255,25 @@ def compute_run_metrics(out_dir: str | Path, bootstrap_resamples: int = 1000, se
     )
 
 
-def _check_comparable(a: LoadedRun, b: LoadedRun, a_dir: Path, b_dir: Path) -> None:
-    """Refuse, in one line, to compare runs whose numbers are not on the same footing."""
-    ca, cb = a.manifest["config"], b.manifest["config"]
+def _check_comparable(ma: dict[str, Any], mb: dict[str, Any], a_dir: Path, b_dir: Path) -> None:
+    """Refuse, in one line, to compare runs whose numbers are not on the same footing (from their manifests)."""
+    ca, cb = ma["config"], mb["config"]
     for key, what in (("culture", "culture"), ("questions", "questions"), ("mode", "answer mode (protocol)"),
                       ("kl_epsilon", "KL epsilon"), ("weights", "survey weighting"),
                       ("battery_form", "battery form")):
         if ca.get(key) != cb.get(key):
             raise ConfigError(f"{a_dir} and {b_dir} differ in {what}: {ca.get(key)!r} vs {cb.get(key)!r} — "
                               "compare evaluations made with the same settings")
-    if a.distribution != b.distribution:
-        raise ConfigError(f"{a_dir} and {b_dir} form the model's distribution differently ({a.distribution} vs "
-                          f"{b.distribution}) — compare evaluations made with the same protocol")
-    if a.manifest["human_source"] != b.manifest["human_source"]:
+    da, db = ma.get("distribution", "answers"), mb.get("distribution", "answers")
+    if da != db:
+        raise ConfigError(f"{a_dir} and {b_dir} form the model's distribution differently ({da} vs {db}) — "
+                          "compare evaluations made with the same protocol")
+    if ma["human_source"] != mb["human_source"]:
         raise ConfigError(f"{a_dir} and {b_dir} were scored against different survey data — rerun with the same "
                           "--wvs-file")
+
+
+def _check_same_personas(a: LoadedRun, b: LoadedRun, a_dir: Path, b_dir: Path) -> None:
     if set(a.personas) != set(b.personas):
         raise ConfigError(f"{a_dir} and {b_dir} used different personas — rerun both with the same --seed and "
                           "--personas so the paired comparison is valid")
@@ -301,8 +305,9 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, bootstrap_resamples: int 
         The typed content of compare.json: a verdict per metric, or "not testable" with the reason.
     """
     a_dir, b_dir = Path(a_dir), Path(b_dir)
+    _check_comparable(_read_manifest(a_dir), _read_manifest(b_dir), a_dir, b_dir)
     a, b = load_run(a_dir), load_run(b_dir)
-    _check_comparable(a, b, a_dir, b_dir)
+    _check_same_personas(a, b, a_dir, b_dir)
     qa, qb = _aligned(a, b)
     categories = {q.qid: q.category for q in qa}
     epsilon = a.epsilon
