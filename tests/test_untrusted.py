@@ -1,0 +1,119 @@
+"""Untrusted text (model output, user files, flags) never breaks an artifact, the report or the user's folders.
+
+Property tests: arbitrary unicode round-trips through every JSONL record type; no raw HTML from data reaches
+report.html; every parser of model output returns a value or a failure with a reason, never raises.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clca.evaluation.personas import Persona
+from clca.evaluation.runner import EvalRecord
+from clca.intents.schema import ConversationIntents, TurnIntent
+from clca.judge.schema import Judgement, Verdict
+from clca.jsonl import JsonlStore
+from clca.llm.base import ModelIdentity
+from clca.records import Failure, PromptRef, Provenance
+from clca.roleplay.schema import Conversation, Turn
+from clca.scenarios.schema import Participant, Scenario
+
+# Characters that line splitters other than "\n" break on, plus control characters, mixed into arbitrary unicode.
+_BREAKERS = "\u2028\u2029\u0085\u001c\u001d\u001e\u000b\u000c\r\n\ufeff\x00\"\\"
+TEXT = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(_BREAKERS)), max_size=40)
+NONEMPTY = TEXT.filter(lambda s: s != "")
+
+
+def _provenance(t: str) -> Provenance:
+    return Provenance(model=ModelIdentity(backend="openai", model=t), prompts=[PromptRef(name=t, sha256=t)],
+                      sampling={t: t})
+
+
+def _scenario(t: str, u: str) -> Scenario:
+    people = tuple(Participant(first_name=u, last_name=t, background=t, secret=t, goal=u, occupation=t)
+                   for _ in range(2))
+    return Scenario(id=u, culture=t, domain=t, setting=u, participants=people, source="adapted",
+                    source_scenario_id=t, norm=t, provenance=_provenance(t))
+
+
+def _records(t: str, u: str) -> list[tuple[type, object]]:
+    """One record of every JSONL record type clca writes, each text field holding `t` (or non-empty `u`)."""
+    scenario = _scenario(t, u)
+    conversation = Conversation(
+        id=u, scenario=scenario, sample_index=0, seed=1, termination="leave", error=t,
+        turns=[Turn(index=0, speaker=0, speaker_name=t, action="speak", text=t, raw=t, parse_error=t)],
+        agent_provenance=(_provenance(t), _provenance(t)))
+    verdict = Verdict(label=t, confidence="confident", reason=t)
+    judgement = Judgement(id=u, conversation_id=t, culture=t, quality=verdict, cultural_alignment=verdict,
+                          meta=verdict, failures={t: t}, raw={t: t}, keep=True, keep_reason=t,
+                          provenance=_provenance(t))
+    intents = ConversationIntents(id=u, conversation_id=t, culture=t, provenance=_provenance(t), intents=[
+        TurnIntent(turn_index=0, speaker=1, intent=t, kind="cultural", error=t, raw=t)])
+    failure = Failure(id=u, stage=t, reason=t, raw=t, provenance=_provenance(t))
+    record = EvalRecord(id=u, persona_id=t, question=t, country=t, strategy=t, mode="generate", country_only=False,
+                        prompt_hash=t, raw_output=t, invalid_reason=t, option_probs={t: 0.5})
+    persona = Persona(id=u, country=t, country_name=t, country_only=True, fields={t: t})
+    return [(Scenario, scenario), (Conversation, conversation), (Judgement, judgement),
+            (ConversationIntents, intents), (Failure, failure), (EvalRecord, record), (Persona, persona)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(t=TEXT, u=NONEMPTY, other=NONEMPTY)
+def test_every_record_type_round_trips_arbitrary_unicode(tmp_path: Path, t: str, u: str, other: str) -> None:
+    for i, (model, rec) in enumerate(_records(t, u)):
+        path = tmp_path / f"{model.__name__}-{i}.jsonl"
+        path.unlink(missing_ok=True)
+        store = JsonlStore(path, model)
+        second = rec.model_copy(update={"id": u + other})
+        store.append([rec])
+        store.write_all([rec, second])
+        store.append([rec])
+        assert store.read() == [rec, second, rec]
+        # No line-break character other than the record separator reaches the file (other tools split on them).
+        text = path.read_text(encoding="utf-8")
+        assert len(text.splitlines()) == 3
+
+
+def test_u2028_in_a_reply_does_not_poison_the_file(tmp_path: Path) -> None:
+    store = JsonlStore(tmp_path / "f.jsonl", Failure)
+    rec = Failure(id="a", stage="s", reason="x", raw="before\u2028after\x85\x0c")
+    store.append([rec])
+    store.append([rec.model_copy(update={"id": "b"})])
+    assert [r.raw for r in store.read()] == [rec.raw, rec.raw]
+
+
+def test_a_file_written_raw_with_u2028_still_reads(tmp_path: Path) -> None:
+    """Files written before the escaping (raw U+2028 inside a JSON string) read back: split on "\\n" only."""
+    path = tmp_path / "f.jsonl"
+    line = json.dumps({"id": "a", "stage": "s", "reason": "r\u2028\u0085x"}, ensure_ascii=False)
+    path.write_text(line + "\n" + line.replace('"a"', '"b"') + "\n", encoding="utf-8")
+    assert [r.reason for r in JsonlStore(path, Failure).read()] == ["r\u2028\u0085x"] * 2
+
+
+def test_user_file_whose_last_line_lacks_a_newline_keeps_that_record(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"id": "a", "stage": "s", "reason": "r"}\n{"id": "b", "stage": "s", "reason": "r"}',
+                    encoding="utf-8")
+    store = JsonlStore(path, Failure)
+    assert [r.id for r in store.read()] == ["a", "b"]
+    store.append([Failure(id="c", stage="s", reason="r")])  # appending ends the user's line instead of cutting it
+    assert [r.id for r in store.read()] == ["a", "b", "c"]
+
+
+def test_torn_tail_from_a_crash_is_still_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"id": "a", "stage": "s", "reason": "r"}\n{"id": "b", "stage": "s", "rea', encoding="utf-8")
+    store = JsonlStore(path, Failure)
+    assert [r.id for r in store.read()] == ["a"]
+    store.append([Failure(id="c", stage="s", reason="r")])
+    assert [r.id for r in store.read()] == ["a", "c"]
+
+
+def test_utf8_bom_is_handled(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "a", "stage": "s", "reason": "r"}\r\n{"id": "b", "stage": "s", "reason": "r"}')
+    assert [r.id for r in JsonlStore(path, Failure).read()] == ["a", "b"]
