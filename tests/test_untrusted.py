@@ -117,3 +117,66 @@ def test_utf8_bom_is_handled(tmp_path: Path) -> None:
     path = tmp_path / "f.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"id": "a", "stage": "s", "reason": "r"}\r\n{"id": "b", "stage": "s", "reason": "r"}')
     assert [r.id for r in JsonlStore(path, Failure).read()] == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------------------------------------- report
+
+_PAYLOADS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[x](javascript:alert(1))",
+             "![p](../../secret.png)", "&lt;script&gt;", "`<b>`", "a | b", "<!-- c -->", "</td></tr><script>",
+             '"><svg onload=alert(1)>', "<https://evil.example>", "*x* _y_ \\<script>"]
+HOSTILE = st.lists(st.one_of(st.sampled_from(_PAYLOADS), TEXT), min_size=1, max_size=4).map("".join)
+
+
+class _Tags(__import__("html.parser").parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        self.tags.append((tag, attrs))
+
+    def handle_data(self, data):  # noqa: ANN001
+        self.text.append(data)
+
+
+def _report(s: str):
+    from clca.report.model import CultureDataStats, Estimate, ReportData, ResultRow, SampleConversation, SampleTurn
+
+    est = Estimate(value=0.5, ci_low=0.4, ci_high=0.6)
+    return ReportData(
+        run_name=s, created_at=s, cultures=[s, "DEU"], models={s: s}, notes=[s],
+        data_stats=[CultureDataStats(culture=s, scenarios=1, conversations=1, kept=1, kept_ratio=1.0, avg_turns=2.0,
+                                     avg_words_per_turn=3.0, cultural_intent_share=0.5, judge_breakdown={s: 1})],
+        results=[ResultRow(culture=s, variant=s, kl=est, jsd=est, emd=est, accuracy=est, skipped_questions=[s])],
+        sample=SampleConversation(conversation_id=s, culture=s, setting=s, turns=[
+            SampleTurn(speaker=s, action="speak", text=s, intent=s, intent_kind="cultural")]))
+
+
+_ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "em", "strong", "table",
+                 "thead", "tbody", "tr", "th", "td", "ul", "li", "code"}
+
+
+@settings(max_examples=50, deadline=None)
+@given(s=HOSTILE)
+def test_no_markup_from_data_survives_into_report_html(s: str) -> None:
+    from clca.report.render import render_html
+
+    page = render_html(_report(s), Path("."))
+    parser = _Tags()
+    parser.feed(page)
+    assert {tag for tag, _ in parser.tags} <= _ALLOWED_TAGS, page
+    assert not any(attrs for tag, attrs in parser.tags if tag not in {"meta", "th", "td"}), page
+    assert "<script" not in page.lower()
+    # The data is shown literally: the turn's text (whitespace collapsed) is the text of a table cell.
+    assert " ".join(s.split()) in [" ".join(t.split()) for t in parser.text] or not s.strip()
+
+
+def test_report_escapes_the_issue_payloads() -> None:
+    from clca.report.render import render_html, render_markdown
+
+    data = _report("<script>alert(1)</script><img src=x onerror=alert(1)>")
+    page = render_html(data, Path("."))
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<script" not in render_markdown(data).replace("\\<script", "")
