@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -180,3 +181,76 @@ def test_report_escapes_the_issue_payloads() -> None:
     assert "<script" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in page
     assert "<script" not in render_markdown(data).replace("\\<script", "")
+
+
+# ---------------------------------------------------------------------------------------- output-folder ownership
+
+def _user_folder(root: Path) -> dict[Path, bytes]:
+    """A folder a user owns, with files named like clca's outputs (data/, manifest.json, README.md, loss.csv)."""
+    files = {root / "data" / "survey_2024.csv": b"id,q\n1,2\n", root / "manifest.json": b'{"mine": true}\n',
+             root / "README.md": b"# my notes\n", root / "loss.csv": b"step,loss\n"}
+    for path, blob in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blob)
+    return files
+
+
+def _cli(monkeypatch, capsys, cwd: Path, *args: str) -> tuple[int, str]:
+    from test_hostile_input import clca_in_process
+
+    monkeypatch.chdir(cwd)
+    return clca_in_process(monkeypatch, capsys, *args)
+
+
+def test_dataset_build_refuses_a_users_folder(tmp_path, monkeypatch, capsys) -> None:
+    from test_dataset_fixtures import write_inputs
+    from test_hostile_input import assert_one_line
+
+    (tmp_path / "in").mkdir()
+    inputs = write_inputs(tmp_path / "in", n=2, dropped=0)
+    user = tmp_path / "mine"
+    files = _user_folder(user)
+    code, err = _cli(monkeypatch, capsys, user, "dataset", "build", "--conversations", str(inputs["conversations"]),
+                     "--data", "unfiltered", "--tasks", "dialogue", "--out", ".")
+    assert_one_line(code, err, "non-empty folder that clca did not create")
+    assert {p: p.read_bytes() for p in files} == files and sorted(p.name for p in user.iterdir()) == \
+        ["README.md", "data", "loss.csv", "manifest.json"]
+
+
+def test_train_refuses_a_users_folder(tmp_path, monkeypatch, capsys) -> None:
+    from test_hostile_input import assert_one_line
+
+    files = _user_folder(tmp_path)
+    code, err = _cli(monkeypatch, capsys, tmp_path, "train", "--dataset", "nowhere", "--out", ".")
+    assert_one_line(code, err, "non-empty folder that clca did not create")
+    assert {p: p.read_bytes() for p in files} == files
+
+
+def test_claimed_folder_is_reused_and_files_are_refused(tmp_path) -> None:
+    from clca.errors import ConfigError
+    from clca.outdir import MARKER, claim_output_dir
+
+    out = claim_output_dir(tmp_path / "new" / "eval", "evaluation")
+    assert (out / MARKER).is_file()
+    (out / "records.jsonl").write_text("x")
+    assert claim_output_dir(out, "evaluation") == out  # a rerun resumes in its own folder
+    (tmp_path / "empty").mkdir()
+    assert claim_output_dir(tmp_path / "empty", "dataset").is_dir()
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        claim_output_dir(tmp_path / "f", "dataset")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "notes.txt").write_text("mine")
+    (tmp_path / "linked" / MARKER).symlink_to(out / MARKER)  # a link to a marker elsewhere does not count
+    with pytest.raises(ConfigError, match="did not create"):
+        claim_output_dir(tmp_path / "linked", "dataset")
+
+
+def test_evaluation_refuses_a_users_folder(tmp_path) -> None:
+    from clca.errors import ConfigError
+    from clca.evaluation.runner import EvalConfig, run_evaluation
+
+    files = _user_folder(tmp_path)
+    with pytest.raises(ConfigError, match="did not create"):
+        run_evaluation(None, EvalConfig(culture="DEU"), tmp_path)  # type: ignore[arg-type]
+    assert {p: p.read_bytes() for p in files} == files

@@ -35,6 +35,7 @@ from clca.evaluation.strategies import Strategy, get_strategy, parse_answer
 from clca.evaluation.survey import SurveyDistribution, sample_respondents
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
 from clca.llm.base import Backend, GenerationRequest, OptionScoringRequest, ScoringFailure
+from clca.outdir import claim_output_dir
 from clca.progress import progress_bar
 from clca.records import Failure, Provenance, utc_now
 
@@ -191,7 +192,7 @@ def _answer_prompts(backend: Backend, strategy: Strategy, mode: Mode, prompts: l
 
 def run_evaluation(backend: Backend, config: EvalConfig, out_dir: str | Path) -> EvalSummary:
     """Evaluate `backend` on WVS questions for `config.culture`; resumes from `out_dir` if it holds this run."""
-    out_dir = Path(out_dir)
+    out_dir = claim_output_dir(out_dir, "evaluation")
     strategy = get_strategy(config.strategy)
     if config.mode == "logprob" and not strategy.supports_logprob:
         raise ConfigError(f"strategy {strategy.name!r} reasons before answering — use --mode generate with it")

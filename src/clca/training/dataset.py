@@ -25,6 +25,7 @@ from clca.errors import ConfigError, InputDataError
 from clca.intents.schema import ConversationIntents
 from clca.judge.schema import Judgement
 from clca.jsonl import JsonlStore, file_sha256, write_json_atomic
+from clca.outdir import claim_output_dir
 from clca.progress import progress_bar
 from clca.records import PromptRef, utc_now
 from clca.roleplay.schema import Conversation
@@ -168,7 +169,7 @@ def build_dataset(
     import datasets
 
     config = config or DatasetConfig()
-    out_dir = Path(out_dir)
+    out_dir = claim_output_dir(out_dir, "dataset")
     conversations_path = Path(conversations_path)
     sources: dict[str, SourceFile] = {}
     conversations, sources["conversations"] = _read_source(conversations_path, Conversation, "role-play")
