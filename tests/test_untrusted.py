@@ -254,3 +254,47 @@ def test_evaluation_refuses_a_users_folder(tmp_path) -> None:
     with pytest.raises(ConfigError, match="did not create"):
         run_evaluation(None, EvalConfig(culture="DEU"), tmp_path)  # type: ignore[arg-type]
     assert {p: p.read_bytes() for p in files} == files
+
+
+# ------------------------------------------------------------------------------------------ parsers of model output
+
+def test_deeply_nested_json_is_a_scenario_parse_failure() -> None:
+    from clca.scenarios.parsing import ScenarioParseError, parse_scenario_answer
+
+    for raw in ("[" * 100_000 + "]" * 100_000, '{"setting": ' + "[" * 50_000, '{"a":' * 20_000 + "1" + "}" * 20_000):
+        with pytest.raises(ScenarioParseError, match="nested too deeply|invalid JSON|no JSON"):
+            parse_scenario_answer(raw)
+
+
+def test_duplicate_scenario_keys_are_rejected() -> None:
+    from clca.scenarios.parsing import ScenarioParseError, extract_json_object
+
+    with pytest.raises(ScenarioParseError, match="duplicate key 'setting'"):
+        extract_json_object('{"setting": "a", "setting": "b"}')
+
+
+@pytest.mark.parametrize(("raw", "reasoning", "why"), [
+    ("Definitely not 1", False, "not stated as the answer"),
+    ("I am 2 years old in spirit", False, "not stated as the answer"),
+    ("Answer: 2 or 3", False, "ambiguous"),
+    ("I will not answer 3. Final: 2", False, "ambiguous"),
+    ("I will not answer 3. Final: 2", True, "no 'Answer: N'"),
+    ("Let me think.\nAnswer: 2 or 3", True, "ambiguous"),
+    ("Answer: 3-4", True, "ambiguous"),
+])
+def test_survey_parser_never_guesses(raw: str, reasoning: bool, why: str) -> None:
+    from clca.evaluation.strategies import parse_answer
+
+    code, reason = parse_answer(raw, [1, 2, 3, 4], reasoning=reasoning)
+    assert code is None and why in reason
+
+
+@pytest.mark.parametrize(("raw", "reasoning", "code"), [
+    ("3", False, 3), ("3.", False, 3), ("Answer: 3", False, 3), ("**3** Agree", False, 3),
+    ("The answer is 2", False, 2), ("4. Not at all important", False, 4), ("(2) Rather important", False, 2),
+    ("It matters.\nAnswer: **4**", True, 4), ("Answer: 1\nOn reflection:\nAnswer: 2", True, 2),
+])
+def test_survey_parser_still_reads_plain_answers(raw: str, reasoning: bool, code: int) -> None:
+    from clca.evaluation.strategies import parse_answer
+
+    assert parse_answer(raw, [1, 2, 3, 4], reasoning=reasoning) == (code, None)
