@@ -298,3 +298,27 @@ def test_survey_parser_still_reads_plain_answers(raw: str, reasoning: bool, code
     from clca.evaluation.strategies import parse_answer
 
     assert parse_answer(raw, [1, 2, 3, 4], reasoning=reasoning) == (code, None)
+
+
+@pytest.mark.parametrize(("raw", "part", "why"), [
+    ("LABEL: not bad\nCONFIDENCE: confident", "quality", "unrecognised quality label 'not bad'"),
+    ("LABEL: good\nCONFIDENCE: confident\nLABEL: bad", "quality", "contradicting quality labels"),
+    ('{"label": "good", "confidence": "confident", "label": "bad"}', "quality", "duplicate key 'label'"),
+    ('{"label": "good", "verdict": "bad", "confidence": "confident"}', "quality", "contradicting"),
+    ("LABEL: partially aligned\nCONFIDENCE: confident", "cultural_alignment", "unrecognised"),
+    ("LABEL: good\nCONFIDENCE: not at all confident", "quality", "unrecognised confidence"),
+    ("LABEL: good\nCONFIDENCE: confident\nCONFIDENCE: not sure", "quality", "contradicting confidences"),
+    ("It is not bad. I am confident.", "quality", "no quality label"),
+])
+def test_judge_parser_never_guesses(raw: str, part: str, why: str) -> None:
+    from clca.judge.parsing import parse_verdict
+
+    verdict, reason = parse_verdict(raw, part)  # type: ignore[arg-type]
+    assert verdict is None and why in reason, reason
+
+
+def test_judge_parser_agreeing_restatements_are_fine() -> None:
+    from clca.judge.parsing import parse_verdict
+
+    verdict, _ = parse_verdict("LABEL: Good\nCONFIDENCE: confident\nREASON: ok.\nLABEL: good.", "quality")
+    assert (verdict.label, verdict.confidence) == ("good", "confident")
