@@ -322,3 +322,41 @@ def test_judge_parser_agreeing_restatements_are_fine() -> None:
 
     verdict, _ = parse_verdict("LABEL: Good\nCONFIDENCE: confident\nREASON: ok.\nLABEL: good.", "quality")
     assert (verdict.label, verdict.confidence) == ("good", "confident")
+
+
+def _nested(depth: int, kind: str) -> str:
+    opener, closer = {"obj": ('{"a":', "}"), "list": ("[", "]"), "mixed": ('{"setting":[', "]}")}[kind]
+    return opener * depth + "1" + closer * depth
+
+
+HOSTILE_REPLY = st.one_of(
+    TEXT,
+    st.builds(_nested, st.integers(min_value=1, max_value=5000), st.sampled_from(["obj", "list", "mixed"])),
+    st.builds(lambda a, b, c: a + "{" + b + "}" + c, TEXT, TEXT, TEXT),
+    st.lists(st.sampled_from(["LABEL:", "CONFIDENCE:", "ACTION:", "Answer:", "{", "}", "not", "good", "bad",
+                              "aligned", "speak", "2", "99999999999999999999999", "\n", "\u2028", "```", '"label"',
+                              "NaN", "Infinity", "-1", "1e999", ":", ","]), max_size=30).map(" ".join),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(raw=HOSTILE_REPLY, codes=st.lists(st.integers(-5, 10), min_size=1, max_size=6, unique=True),
+       flag=st.booleans(), part=st.sampled_from(["quality", "cultural_alignment", "meta"]))
+def test_every_output_parser_returns_a_value_or_a_reason(raw: str, codes: list[int], flag: bool, part: str) -> None:
+    from clca.evaluation.strategies import parse_answer
+    from clca.judge.parsing import parse_verdict
+    from clca.roleplay.parsing import parse_turn
+    from clca.scenarios.parsing import ScenarioParseError, parse_scenario_answer
+
+    code, reason = parse_answer(raw, codes, reasoning=flag)
+    assert (code is None) != (reason is None) and (code is None or code in codes)
+    verdict, why = parse_verdict(raw, part)  # type: ignore[arg-type]
+    assert (verdict is None) != (why is None)
+    turn = parse_turn(raw, "Anna", "Anna Li", "Bo", "Bo Chen")
+    assert turn.action in ("none", "non-verbal", "speak", "leave")
+    try:
+        parsed = parse_scenario_answer(raw, need_relationship=flag)
+    except ScenarioParseError as exc:
+        assert str(exc)
+    else:
+        assert parsed["setting"]
