@@ -360,3 +360,66 @@ def test_every_output_parser_returns_a_value_or_a_reason(raw: str, codes: list[i
         assert str(exc)
     else:
         assert parsed["setting"]
+
+
+# ---------------------------------------------------------------------------------------------------- configs
+
+_BOMB = "\n".join(["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] + [
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]) + "\n"
+
+
+def _run_config(tmp_path: Path, extra: str) -> Path:
+    import yaml
+    from test_hostile_input import GOOD_CONFIG
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(GOOD_CONFIG) + extra, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    (_BOMB.replace("i: &i", "roleplay:\n  setting_hint: &i"), "aliases expand"),
+    ("roleplay:\n  max_turns: 8\n  max_turns: 9\n", "duplicate key 'max_turns'"),
+    ("roleplay:\n  max_turns: true\n", "got a boolean"),
+    ("judge:\n  temperature: .inf\n", "finite"),
+    ("judge:\n  retry_temperature: .nan\n", "finite"),
+    ("roleplay:\n  max_turns: " + "[" * 1100 + "\n", "nested too deeply"),
+], ids=["alias-bomb", "duplicate-key", "bool-as-int", "inf", "nan", "deep-nesting"])
+def test_hostile_config_files_are_short_one_line_errors(tmp_path, monkeypatch, capsys, extra, needle) -> None:
+    import tracemalloc
+
+    from test_hostile_input import assert_one_line, clca_in_process
+
+    monkeypatch.chdir(tmp_path)
+    measure = needle == "aliases expand"  # tracemalloc slows the parser of the deeply nested case tenfold
+    if measure:
+        tracemalloc.start()
+    code, err = clca_in_process(monkeypatch, capsys, "run", "--config", str(_run_config(tmp_path, extra)))
+    if measure:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 200e6, peak
+    assert_one_line(code, err, needle)
+    assert len(err) < 600, len(err)
+
+
+def test_long_set_value_gives_a_short_error(tmp_path, monkeypatch, capsys) -> None:
+    from test_hostile_input import assert_one_line, clca_in_process
+
+    monkeypatch.chdir(tmp_path)
+    path = _run_config(tmp_path, "")
+    levels = ["&a [" + ",".join("x" * 9) + "]"] + [f"&{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdef", "bcdefg")]
+    value = "[" + ",".join(levels) + "]"  # about 240 characters that expand to 9**7 values
+    assert len(value) <= 250
+    for setting in (f"roleplay.max_turns={value}", f"roleplay.max_turns=[{'[' * 60}{'*b,' * 50}]", "x" * 240,
+                    "roleplay.max_turns=" + "9x" * 120):
+        code, err = clca_in_process(monkeypatch, capsys, "run", "--config", str(path), "--set", setting)
+        assert_one_line(code, err)
+        assert len(err) < 600, len(err)
+
+
+def test_bounded_yaml_keeps_ordinary_aliases() -> None:
+    from clca.config import safe_load_bounded, short_repr
+
+    assert safe_load_bounded("x: &x {a: 1}\ny: *x\n") == {"x": {"a": 1}, "y": {"a": 1}}
+    assert len(short_repr("x" * 10_000)) <= 201 and len(short_repr([list(range(1000))] * 1000)) <= 201
