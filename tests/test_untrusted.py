@@ -423,3 +423,120 @@ def test_bounded_yaml_keeps_ordinary_aliases() -> None:
 
     assert safe_load_bounded("x: &x {a: 1}\ny: *x\n") == {"x": {"a": 1}, "y": {"a": 1}}
     assert len(short_repr("x" * 10_000)) <= 201 and len(short_repr([list(range(1000))] * 1000)) <= 201
+
+
+# ------------------------------------------------------------------------------------------ servers and secrets
+
+def _ask(text: str):
+    from clca.llm import GenerationRequest, Message
+
+    return GenerationRequest(messages=[Message(role="user", content=text)])
+
+
+def test_response_cache_is_keyed_on_the_server(monkeypatch, tmp_path) -> None:
+    from clca.llm import load_backend
+    from clca.testing import OpenAICompatServer
+
+    monkeypatch.setenv("CLCA_CACHE_DIR", str(tmp_path))
+    with OpenAICompatServer(responder=lambda body: "from A") as a, OpenAICompatServer(responder=lambda body: "from B") as b:
+        first = load_backend(f"openai:same-name@{a.base_url}", retry_backoff_s=0.01)
+        [ra] = first.generate([_ask("q")])
+        second = load_backend(f"openai:same-name@{b.base_url}", retry_backoff_s=0.01)
+        [rb] = second.generate([_ask("q")])
+        again = load_backend(f"openai:same-name@{a.base_url}/", retry_backoff_s=0.01)
+        [ra2] = again.generate([_ask("q")])
+        for backend in (first, second, again):
+            backend.close()
+        assert (ra.text, rb.text, ra2.text) == ("from A", "from B", "from A")
+        assert b.calls == 1 and a.calls == 1 and ra2.cached  # B was asked; A's answer came back from the cache
+        assert second.identity.server == b.base_url.rstrip("/") and first.identity.server != second.identity.server
+
+
+def test_server_identity_drops_credentials_and_is_order_free() -> None:
+    from clca.llm.spec import server_identity
+
+    assert server_identity(["https://u:pw@Api.Example.com:8443/v1/?k=1", "http://127.0.0.1:9/v1"]) == \
+        server_identity(["http://127.0.0.1:9/v1/", "https://api.example.com:8443/v1"]) == \
+        "http://127.0.0.1:9/v1,https://api.example.com:8443/v1"
+
+
+KEY = "sk-proj-Zq8Vt2Lm9Xr4Kp7Wn3Jd6Hs1Fb5Gc0Ya"
+
+
+@pytest.mark.parametrize("value", [KEY, "Zq8Vt2Lm9Xr4Kp7Wn3Jd6Hs1Fb5Gc0Ya", "hf_Zq8Vt2Lm9Xr4Kp7", "AKIAIOSFODNN7EXAMPLE",
+                                   "my key", "A" * 80])
+def test_api_key_env_given_the_key_is_one_line_that_does_not_echo_it(tmp_path, monkeypatch, capsys, value) -> None:
+    from test_hostile_input import assert_one_line, clca_in_process
+
+    monkeypatch.chdir(tmp_path)
+    code, err = clca_in_process(monkeypatch, capsys, "scenarios", "adapt", "--culture", "DEU", "--model",
+                                "openai:m@http://127.0.0.1:9/v1", "--api-key-env", value, "--out", "x.jsonl")
+    assert_one_line(code, err, "api_key_env", "NAME of an environment variable")
+    assert value not in err and value[:12] not in err
+    assert not list(tmp_path.rglob("*.json*"))
+
+
+def test_api_key_env_in_a_run_config_never_reaches_the_manifest(tmp_path, monkeypatch, capsys) -> None:
+    import yaml
+    from test_hostile_input import GOOD_CONFIG, assert_one_line, clca_in_process
+
+    monkeypatch.chdir(tmp_path)
+    config = {**GOOD_CONFIG, "models": {"default": {"spec": "openai:m@http://127.0.0.1:9/v1", "api_key_env": KEY}}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    code, err = clca_in_process(monkeypatch, capsys, "run", "--config", "run.yaml")
+    assert_one_line(code, err, "api_key_env")
+    assert KEY not in err
+    assert all(KEY.encode() not in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "run.yaml")
+
+
+@pytest.mark.parametrize("variant", [
+    KEY, KEY.upper(), KEY[:-1], KEY[1:], __import__("base64").b64encode(KEY.encode()).decode(),
+    __import__("base64").b64encode(f"Bearer {KEY}".encode()).decode(), "".join(f"&#{ord(c)};" for c in KEY),
+    "".join(f"&#x{ord(c):x};" for c in KEY), __import__("urllib.parse").parse.quote(KEY, safe=""),
+    "%" + "%".join(f"{b:02X}" for b in KEY.encode()),
+])
+def test_redaction_catches_encoded_and_altered_keys(variant: str) -> None:
+    from clca.llm.redact import leaks, redact
+
+    text = f"error: Incorrect API key provided: {variant}. Check your settings."
+    assert leaks(text, KEY)
+    cleaned = redact(text, KEY)
+    assert not leaks(cleaned, KEY) and KEY.lower()[3:20] not in cleaned.lower()
+    assert redact("nothing to see here: sk-proj-other", KEY) == "nothing to see here: sk-proj-other"
+
+
+def test_a_200_reply_echoing_the_key_is_never_recorded(monkeypatch, tmp_path) -> None:
+    import base64
+
+    from clca.errors import BackendError
+    from clca.llm import load_backend
+    from clca.testing import OpenAICompatServer
+
+    monkeypatch.setenv("CLCA_TEST_KEY", KEY)
+    monkeypatch.setenv("CLCA_CACHE_DIR", str(tmp_path))
+    echoed = f"Your headers: Authorization: Basic {base64.b64encode(('Bearer ' + KEY).encode()).decode()}"
+    with OpenAICompatServer(responder=lambda body: echoed) as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", api_key_env="CLCA_TEST_KEY", retry_backoff_s=0.01)
+        with pytest.raises(BackendError, match="echoes the API key") as raised:
+            backend.generate([_ask("x")])
+        backend.close()
+    assert KEY not in str(raised.value)
+    cache_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("responses.sqlite*"))
+    assert KEY.encode() not in cache_bytes and base64.b64encode(("Bearer " + KEY).encode()) not in cache_bytes
+
+
+def test_key_read_from_a_crlf_file_is_stripped(monkeypatch) -> None:
+    from clca.errors import BackendError
+    from clca.llm import load_backend
+    from clca.testing import OpenAICompatServer
+
+    monkeypatch.setenv("CLCA_TEST_KEY", KEY + "\r\n")
+    with OpenAICompatServer(responder=lambda body: "ok") as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", api_key_env="CLCA_TEST_KEY", cache=False)
+        [result] = backend.generate([_ask("x")])
+        backend.close()
+        assert result.ok and srv.requests[0].authorization == f"Bearer {KEY}"
+    monkeypatch.setenv("CLCA_TEST_KEY", "sk-a\r\nX-Injected: 1")
+    with pytest.raises(BackendError, match="control characters") as raised:
+        load_backend("openai:m@http://127.0.0.1:9/v1", api_key_env="CLCA_TEST_KEY", cache=False)
+    assert "sk-a" not in str(raised.value)

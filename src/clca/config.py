@@ -22,6 +22,7 @@ M = TypeVar("M", bound=BaseModel)
 
 MAX_YAML_NODES = 100_000  # a config expands to a few hundred nodes; "billion laughs" aliases to billions
 MAX_ECHO = 200  # characters of a user's value an error message repeats
+SECRET_FIELDS = frozenset({"api_key_env"})  # a value given here may be the key itself: errors never repeat it
 
 
 def _annotation_types(annotation: Any) -> set[Any]:
@@ -177,7 +178,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     if first["type"] == "missing":
         return f"{source}: missing required key '{loc}'"
     more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return f"{source}: key '{loc}': {first['msg'][:MAX_ECHO]} (got {short_repr(first.get('input'))}){more}"
+    got = "" if first["loc"] and first["loc"][-1] in SECRET_FIELDS else f" (got {short_repr(first.get('input'))})"
+    return f"{source}: key '{loc}': {first['msg'][:MAX_ECHO]}{got}{more}"
 
 
 def validate(model: type[M], data: Any, source: str) -> M:
