@@ -169,8 +169,10 @@ def test_no_markup_from_data_survives_into_report_html(s: str) -> None:
     assert {tag for tag, _ in parser.tags} <= _ALLOWED_TAGS, page
     assert not any(attrs for tag, attrs in parser.tags if tag not in {"meta", "th", "td"}), page
     assert "<script" not in page.lower()
-    # The data is shown literally: the turn's text (whitespace collapsed) is the text of a table cell.
-    assert " ".join(s.split()) in [" ".join(t.split()) for t in parser.text] or not s.strip()
+    # The data is shown literally: the turn's text (whitespace collapsed; CommonMark turns NUL into U+FFFD) is the
+    # text of a table cell.
+    expected = " ".join(s.replace("\x00", "\ufffd").split())
+    assert expected in [" ".join(t.split()) for t in parser.text] or not expected
 
 
 def test_report_escapes_the_issue_payloads() -> None:
@@ -540,3 +542,56 @@ def test_key_read_from_a_crlf_file_is_stripped(monkeypatch) -> None:
     with pytest.raises(BackendError, match="control characters") as raised:
         load_backend("openai:m@http://127.0.0.1:9/v1", api_key_env="CLCA_TEST_KEY", cache=False)
     assert "sk-a" not in str(raised.value)
+
+
+# ----------------------------------------------------------------------------------------------- terminal output
+
+def test_markup_and_escape_sequences_in_messages_print_literally(tmp_path, monkeypatch, capsys) -> None:
+    from test_hostile_input import assert_one_line, clca_in_process
+
+    folder = tmp_path / "a[/]b [bold magenta]c[/] [link=http://evil]d"
+    folder.mkdir(parents=True)
+    (folder / "mine.txt").write_text("x")
+    code, err = clca_in_process(monkeypatch, capsys, "train", "--dataset", "nowhere", "--out", str(folder))
+    assert_one_line(code, err, str(folder))
+
+
+def test_control_sequences_are_stripped_from_printed_text() -> None:
+    from clca.cli.main import plain
+
+    hostile = "HTTP 400: \x1b[2J\x1b[31mred\x1b[0m \x1b]8;;http://evil\x07link\x1b]8;;\x07 \x1b]0;title\x1b\\ \u202eevil\x9b1m"
+    assert plain(hostile) == "HTTP 400: red link  evil"
+
+
+@settings(max_examples=100, deadline=None)
+@given(s=st.text(alphabet=st.one_of(st.characters(), st.sampled_from("\x1b[]\x07\x9b;/\\")), max_size=60))
+def test_printed_text_never_holds_a_control_character(s: str) -> None:
+    import unicodedata
+
+    from clca.cli.main import plain
+
+    assert not any(unicodedata.category(c) == "Cc" and c not in "\t\n" for c in plain(s))
+    assert not set(plain(s)) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def test_sigterm_prints_the_resume_hint(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from clca.testing import OpenAICompatServer
+
+    env = {**os.environ, "CLCA_PROGRESS": "0", "CLCA_CACHE_DIR": str(tmp_path / "cache")}
+    with OpenAICompatServer(responder=lambda body: "{}", latency_s=2.0) as server:
+        proc = subprocess.Popen([sys.executable, "-m", "clca.cli.main", "scenarios", "adapt", "--culture", "DEU",
+                                 "--out", str(tmp_path / "s.jsonl"), "--model", f"openai:m@{server.base_url}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 60
+        while server.calls == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "Traceback" not in stderr, stderr
+    assert "terminated (SIGTERM) — rerun the same command to resume" in stderr
