@@ -595,3 +595,12 @@ def test_sigterm_prints_the_resume_hint(tmp_path) -> None:
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "Traceback" not in stderr, stderr
     assert "terminated (SIGTERM) — rerun the same command to resume" in stderr
+
+
+def test_a_run_name_with_a_trailing_newline_is_refused() -> None:
+    from clca.errors import ConfigError
+    from clca.pipeline.context import safe_component
+
+    assert safe_component("run-1", "name") == "run-1"
+    with pytest.raises(ConfigError, match="not a safe name"):
+        safe_component("run-1\n", "name")

@@ -15,7 +15,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 def safe_component(value: str, what: str) -> str:
     """A path component derived from user input; refuses anything that could escape the run directory."""
-    if not _SAFE_NAME.match(value) or ".." in value:
+    if not _SAFE_NAME.fullmatch(value) or ".." in value:
         raise ConfigError(
             f"{what} {value!r} is not a safe name — use letters, digits, '.', '_' or '-' (no '/', no '..')"
         )
