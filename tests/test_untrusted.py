@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from clca.evaluation.personas import Persona
 from clca.evaluation.runner import EvalRecord
 from clca.intents.schema import ConversationIntents, TurnIntent
-from clca.judge.schema import Judgement, Verdict
 from clca.jsonl import JsonlStore
+from clca.judge.schema import Judgement, Verdict
 from clca.llm.base import ModelIdentity
 from clca.records import Failure, PromptRef, Provenance
 from clca.roleplay.schema import Conversation, Turn
@@ -134,15 +134,22 @@ class _Tags(__import__("html.parser").parser.HTMLParser):
         self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
         self.text: list[str] = []
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+    def handle_starttag(self, tag, attrs):
         self.tags.append((tag, attrs))
 
-    def handle_data(self, data):  # noqa: ANN001
+    def handle_data(self, data):
         self.text.append(data)
 
 
 def _report(s: str):
-    from clca.report.model import CultureDataStats, Estimate, ReportData, ResultRow, SampleConversation, SampleTurn
+    from clca.report.model import (
+        CultureDataStats,
+        Estimate,
+        ReportData,
+        ResultRow,
+        SampleConversation,
+        SampleTurn,
+    )
 
     est = Estimate(value=0.5, ci_low=0.4, ci_high=0.6)
     return ReportData(

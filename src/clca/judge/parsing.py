@@ -153,7 +153,7 @@ def _json_fields(text: str) -> dict[str, list[str]] | None:
     return out
 
 
-def _one(values: list[str], normalise, what: str) -> tuple[str | None, str | None]:  # noqa: ANN001
+def _one(values: list[str], normalise, what: str) -> tuple[str | None, str | None]:
     """The single normalised value all occurrences agree on, else (None, reason)."""
     normalised = [normalise(v) for v in values]
     for value, norm in zip(values, normalised, strict=True):
