@@ -25,7 +25,8 @@ from clca.scenarios.schema import Participant, Scenario
 
 # Characters that line splitters other than "\n" break on, plus control characters, mixed into arbitrary unicode.
 _BREAKERS = "\u2028\u2029\u0085\u001c\u001d\u001e\u000b\u000c\r\n\ufeff\x00\"\\"
-TEXT = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(_BREAKERS)), max_size=40)
+# Lone surrogates are not text (see test_lone_surrogates_from_a_server_never_crash_a_write).
+TEXT = st.text(alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(_BREAKERS)), max_size=40)
 NONEMPTY = TEXT.filter(lambda s: s != "")
 
 
@@ -611,3 +612,19 @@ def test_a_run_name_with_a_trailing_newline_is_refused() -> None:
     assert safe_component("run-1", "name") == "run-1"
     with pytest.raises(ConfigError, match="not a safe name"):
         safe_component("run-1\n", "name")
+
+
+def test_lone_surrogates_from_a_server_never_crash_a_write(tmp_path, monkeypatch) -> None:
+    """A reply's JSON may escape a lone surrogate ("\\ud800"): not text, stored as U+FFFD (a pair is joined)."""
+    from clca.llm import load_backend
+    from clca.testing import OpenAICompatServer
+
+    store = JsonlStore(tmp_path / "f.jsonl", Failure)
+    store.append([Failure(id="a", stage="s", reason="x\ud800y\ud83d\ude00")])
+    assert store.read()[0].reason == "x\ufffdy\U0001f600"
+    monkeypatch.setenv("CLCA_CACHE_DIR", str(tmp_path))
+    with OpenAICompatServer(responder=lambda body: "a\ud800b") as srv:
+        backend = load_backend(f"openai:m@{srv.base_url}", retry_backoff_s=0.01)
+        [result] = backend.generate([_ask("x")])
+        backend.close()
+    assert result.ok and result.text == "a\ufffdb"

@@ -28,6 +28,7 @@ T = TypeVar("T", bound=BaseModel)
 _LINE_BREAKS_JSON_KEEPS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _LINE_BREAKS_RE = re.compile("[\u0085\u2028\u2029]")
 _BOM = "\ufeff"
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def dumps_line(obj: object) -> str:
@@ -40,6 +41,8 @@ def dumps_line(obj: object) -> str:
         The JSON text followed by "\\n"; it contains no other line-break character.
     """
     text = json.dumps(obj, ensure_ascii=False, sort_keys=False)
+    if _SURROGATE_RE.search(text):  # not Unicode text (e.g. from a JSON "\\ud800" escape): UTF-8 cannot hold it
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return _LINE_BREAKS_RE.sub(lambda m: _LINE_BREAKS_JSON_KEEPS[m.group(0)], text) + "\n"
 
 

@@ -86,6 +86,11 @@ class _Fatal(Exception):
         return self.status in {0, 401, 403, 404}
 
 
+def _valid_unicode(text: str) -> str:
+    """JSON escapes can carry lone surrogates (not text; no file or cache can store them): pairs joined, others U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if not text.isascii() else text
+
+
 def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -304,6 +309,7 @@ class OpenAIBackend(Backend):
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, str):
             raise _Retryable(f"reply from {url} has no message content")
+        content = _valid_unicode(content)
         return content, choice.get("finish_reason") or "stop", data.get("usage") or {}
 
     def generate(
