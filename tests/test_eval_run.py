@@ -135,16 +135,18 @@ def test_logprob_items_a_failing_server_gives_up_on_are_recorded_failures_and_a_
         backend = load_backend(f"openai:scripted@{server.base_url}", cache=False, max_retries=0, tokenizer=tokenizer)
         summary = run_evaluation(backend, cfg, tmp_path / "ev")
         backend.close()
-    records = JsonlStore(tmp_path / "ev" / "records.jsonl", EvalRecord).read()
-    failures = JsonlStore(tmp_path / "ev" / "evaluation.failures.jsonl", Failure).read()
-    ids = [r.id for r in records] + [f.id for f in failures]
-    assert len(ids) == len(set(ids)) == 6 * 2
-    assert failures and records and summary.failures == len(failures)
-    assert all("1 attempts failed" in f.reason and "HTTP 503" in f.reason for f in failures)
-    for r in records:
-        assert sum(r.option_probs.values()) == pytest.approx(1.0)
+        records = JsonlStore(tmp_path / "ev" / "records.jsonl", EvalRecord).read()
+        failures = JsonlStore(tmp_path / "ev" / "evaluation.failures.jsonl", Failure).read()
+        ids = [r.id for r in records] + [f.id for f in failures]
+        assert len(ids) == len(set(ids)) == 6 * 2
+        assert failures and records and summary.failures == len(failures)
+        assert all("1 attempts failed" in f.reason and "HTTP 503" in f.reason for f in failures)
+        for r in records:
+            assert sum(r.option_probs.values()) == pytest.approx(1.0)
 
-    with OpenAICompatServer(scorer=scripted_scorer) as server:
+        # the same server, healthy now (the server is part of the model's identity: another one would not resume)
+        server.faults = None
+        server.reset_stats()
         backend = load_backend(f"openai:scripted@{server.base_url}", cache=False, max_retries=0, tokenizer=tokenizer)
         again = run_evaluation(backend, cfg, tmp_path / "ev")
         backend.close()

@@ -3,6 +3,8 @@
 Every stage writes its outputs as one JSON object per line. Appends are single `write` calls of whole lines
 followed by `fsync`, so a `kill -9` can at worst leave one torn *last* line; `JsonlStore.read` drops (and, when
 opened for appending, truncates) such a tail, so a resumed run neither loses finished items nor duplicates them.
+Records are split on "\\n" only and written with every other line-break character escaped, so any text a model or
+user produces round-trips; a user-written last line without its newline is a complete record and is kept.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -23,8 +26,42 @@ T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger(__name__)
 
 
+# Characters that `str.splitlines` (and many editors/tools) treat as line breaks but JSON leaves raw in strings.
+_LINE_BREAKS_JSON_KEEPS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_LINE_BREAKS_RE = re.compile("[\u0085\u2028\u2029]")
+_BOM = "\ufeff"
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def dumps_line(obj: object) -> str:
+    """One JSON line: non-ASCII kept readable, but every character any line splitter breaks on escaped.
+
+    Args:
+        obj: a JSON-serialisable object.
+
+    Returns:
+        The JSON text followed by "\\n"; it contains no other line-break character.
+    """
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=False)
+    if _SURROGATE_RE.search(text):  # not Unicode text (e.g. from a JSON "\\ud800" escape): UTF-8 cannot hold it
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return _LINE_BREAKS_RE.sub(lambda m: _LINE_BREAKS_JSON_KEEPS[m.group(0)], text) + "\n"
+
+
+def split_records(text: str) -> list[str]:
+    """Split JSONL text into lines on "\\n" only (a record may hold U+2028, U+0085, FF… inside a string).
+
+    Args:
+        text: the decoded file content.
+
+    Returns:
+        The lines, without their "\\n" (a trailing "\\r" from CRLF files is left for the JSON parser to ignore).
+    """
+    return text.split("\n")
+
+
 def _dump(record: BaseModel) -> str:
-    return json.dumps(record.model_dump(mode="json"), ensure_ascii=False, sort_keys=False) + "\n"
+    return dumps_line(record.model_dump(mode="json"))
 
 
 class JsonlStore(Generic[T]):
@@ -39,10 +76,19 @@ class JsonlStore(Generic[T]):
         return self.path.is_file()
 
     def _good_prefix_length(self, raw: bytes) -> int:
-        """Length of the file up to its last complete line (a torn tail from a crash is excluded)."""
+        """Length of the file without a torn tail from a crash.
+
+        A last line without "\\n" is kept when it is a complete, valid record (a user-written file whose last
+        line lacks the newline); a crash can only leave a prefix of `{...}\\n`, which never parses.
+        """
         if not raw or raw.endswith(b"\n"):
             return len(raw)
-        return raw.rfind(b"\n") + 1
+        start = raw.rfind(b"\n") + 1
+        try:
+            self.model.model_validate_json(raw[start:].decode("utf-8").lstrip(_BOM))
+        except (ValueError, UnicodeDecodeError):  # ValidationError is a ValueError
+            return start
+        return len(raw)
 
     def iter(self) -> Iterator[T]:
         if not self.path.is_file():
@@ -56,7 +102,8 @@ class JsonlStore(Generic[T]):
             raise InputDataError(
                 f"{self.path}:{lineno}: not UTF-8 (byte 0x{good[exc.start]:02x}) — re-save the file as UTF-8"
             ) from None
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        text = text.removeprefix(_BOM)  # editors on Windows save "UTF-8 with BOM"; the BOM is not part of the data
+        for lineno, line in enumerate(split_records(text), start=1):
             if not line.strip():
                 continue
             try:
@@ -64,8 +111,11 @@ class JsonlStore(Generic[T]):
             except ValidationError as exc:
                 first = exc.errors()[0]
                 loc = ".".join(str(p) for p in first["loc"]) or "<record>"
+                msg = first["msg"]
+                if _BOM in line:
+                    msg += " (the line holds a byte-order mark U+FEFF — save the file as UTF-8 without BOM)"
                 raise InputDataError(
-                    f"{self.path}:{lineno}: field '{loc}': {first['msg']} — fix or delete this line and rerun"
+                    f"{self.path}:{lineno}: field '{loc}': {msg[:300]} — fix or delete this line and rerun"
                 ) from None
 
     def read(self) -> list[T]:
@@ -76,7 +126,7 @@ class JsonlStore(Generic[T]):
         return {self.key(r) for r in self.iter()}
 
     def repair_tail(self) -> None:
-        """Truncate a torn last line left by a crash, so that appends start on a fresh line."""
+        """Truncate a torn last line left by a crash (or end a complete one), so appends start on a fresh line."""
         if not self.path.is_file():
             return
         with open(self.path, "rb") as fh:  # the common case, a clean tail, costs one byte of reading
@@ -88,9 +138,12 @@ class JsonlStore(Generic[T]):
                 return
         raw = self.path.read_bytes()
         good = self._good_prefix_length(raw)
-        if good != len(raw):
-            with open(self.path, "r+b") as fh:
+        with open(self.path, "r+b") as fh:
+            if good != len(raw):
                 fh.truncate(good)
+            else:  # a complete last record without its newline: end the line so the next append starts afresh
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
 
     def append(self, records: Iterable[T]) -> int:
         """Append records durably; returns how many were written."""

@@ -10,11 +10,15 @@ import errno
 import importlib
 import logging
 import os
+import re
+import signal
 import sys
+import threading
 import warnings
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from clca import __version__
 from clca import interrupts
@@ -37,7 +41,29 @@ STAGE_CLI_MODULES = [
 ]
 
 err_console = Console(stderr=True)
-_state = {"debug": False}
+_state = {"debug": False, "terminated": False}
+
+# Terminal escape sequences (CSI, OSC such as hyperlinks and window titles, other ESC pairs), remaining C0/C1 control
+# characters and bidi overrides: a server's or file's text must not move the cursor, recolour or reorder the screen.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|\x9b[0-?]*[ -/]*[@-~]|"
+                      r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: str) -> str:
+    """`text` safe to print: control sequences removed (rich markup is never interpreted by `say_error`).
+
+    Args:
+        text: a message that may hold text from servers, files or paths.
+
+    Returns:
+        The text without terminal control sequences.
+    """
+    return _CONTROL.sub("", text)
+
+
+def say_error(message: str) -> None:
+    """Print `error: <message>` on stderr as one line, the message literal (no markup, no escape sequences)."""
+    err_console.print(Text("error: ", style="bold red") + Text(plain(message)), highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="clca",
@@ -80,24 +106,32 @@ def _quiet_third_party_output() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)(\.|$)")
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler or `kill`) stops like Ctrl-C: what is written stays, and the resume hint is printed."""
+    _state["terminated"] = True
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     debug = "--debug" in sys.argv[1:]
     interrupts.install()
     if not debug:
         _quiet_third_party_output()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app()
     except ClcaError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        say_error(str(exc))
         sys.exit(exc.exit_code)
     except OSError as exc:
         # Disk full, read-only or forbidden output paths, missing files: the user fixes the environment, not the code,
         # so one line naming the path (files already written stay as they are; rerun to resume).
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {_os_error_line(exc)}", highlight=False, soft_wrap=True)
+        say_error(_os_error_line(exc))
         sys.exit(2)
     except KeyboardInterrupt:
         _interrupted()
@@ -108,8 +142,9 @@ def main() -> None:
 
 
 def _interrupted() -> None:
-    err_console.print("interrupted — rerun the same command to resume where it stopped", highlight=False)
-    sys.exit(130)
+    what = "terminated (SIGTERM)" if _state["terminated"] else "interrupted"
+    err_console.print(Text(f"{what} — rerun the same command to resume where it stopped"), highlight=False)
+    sys.exit(143 if _state["terminated"] else 130)
 
 
 _OS_ERROR_HINTS = {

@@ -55,6 +55,7 @@ from clca.evaluation.survey import distributions_from_respondents, fold_to_varia
 from clca.jsonl import JsonlStore, stable_hash, write_json_atomic
 from clca.layout import EvalFiles
 from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest
+from clca.outdir import claim_output_dir
 from clca.records import Failure, PromptRef, Provenance, utc_now
 from clca.resumable import Produced, StageOutput, run_groups
 
@@ -327,7 +328,7 @@ def run_evaluation(backend: Backend, config: EvalConfig, out_dir: str | Path) ->
     Returns:
         The headline of metrics.json.
     """
-    out_dir = Path(out_dir)
+    out_dir = claim_output_dir(out_dir, "evaluation")
     strategy = get_strategy(config.strategy)
     if config.mode == "logprob" and not strategy.supports_logprob:
         raise ConfigError(f"strategy {strategy.name!r} reasons before answering — use --mode generate with it")

@@ -71,28 +71,50 @@ def get_strategy(name: str) -> Strategy:
 
 _ANSWER_LINE = re.compile(r"answer\s*(?:is)?\s*[:：]?\s*\**\s*(-?\d+)(?!\d|\.\d)", re.I)
 _INTEGER = re.compile(r"(?<![\d.])-?\d+(?![\d]|\.\d)")
+# What may stand before the option number of a direct answer: decoration and "(my/the) (final) answer (is):".
+_DIRECT_PREFIX = re.compile(r"[\s*_#>`\"'(\[]*(?:(?:my |the )?(?:final )?(?:answer|option|choice)(?: is)?\s*[:：]?"
+                            r"[\s*_`\"'(\[]*)?", re.I)
+_NEGATION = re.compile(r"\b(?:not|no|never|won't|cannot|can't|don't|refuse|neither|nor|without)\b|n't\b", re.I)
+_ALTERNATIVE = re.compile(r"\s*\**\s*(?:or|and|/|to|-|–|,)\s*\**\s*-?\d", re.I)
 
 
 def parse_answer(text: str, codes: list[int], reasoning: bool = False) -> tuple[int | None, str | None]:
     """(code, None) for a valid option, else (None, reason). Never guesses: anything unclear is invalid.
 
-    Direct answers: the one integer in the reply ("3", "3.", "Answer: 3", "**3** Agree"); replies with several
-    different integers ("1 or 2", an echoed option list) are invalid. Reasoning answers: the last "Answer: N".
+    Direct answers: the one integer in the reply, stated as the answer ("3", "3.", "Answer: 3", "**3** Agree");
+    several different integers ("1 or 2", an echoed option list) or other words before it ("Definitely not 1",
+    "I am 2 years old") are invalid. Reasoning answers: the last "Answer: N" that is neither negated ("I will not
+    answer 3") nor followed by an alternative ("Answer: 2 or 3").
+
+    Args:
+        text: the model's reply.
+        codes: the question's valid option codes.
+        reasoning: whether the reply reasons first and ends with "Answer: N".
+
+    Returns:
+        (code, None) or (None, reason).
     """
     stripped = text.strip()
     if not stripped:
         return None, "empty answer"
     if reasoning:
-        found = _ANSWER_LINE.findall(stripped)
+        found = [m for m in _ANSWER_LINE.finditer(stripped)
+                 if not _NEGATION.search(stripped[stripped.rfind("\n", 0, m.start()) + 1 : m.start()])]
         if not found:
             return None, "no 'Answer: N' line"
-        value = int(found[-1])
+        last = found[-1]
+        if _ALTERNATIVE.match(stripped, last.end()):
+            return None, f"ambiguous: {stripped[last.start() : last.end() + 12]!r} names more than one option"
+        value = int(last.group(1))
     else:
-        integers = {int(x) for x in _INTEGER.findall(stripped)}
+        matches = list(_INTEGER.finditer(stripped))
+        integers = {int(m.group(0)) for m in matches}
         if not integers:
             return None, "no integer option in the answer"
         if len(integers) > 1:
             return None, f"ambiguous: several integers {sorted(integers)}"
+        if not _DIRECT_PREFIX.fullmatch(stripped, 0, matches[0].start()):
+            return None, f"the number is not stated as the answer: {stripped[: matches[0].end()][-60:]!r}"
         value = integers.pop()
     if value not in codes:
         return None, f"{value} is not an option ({', '.join(map(str, codes))})"

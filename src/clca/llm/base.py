@@ -112,6 +112,7 @@ class ModelIdentity(BaseModel):
     weights_sha256: str | None = None  # hash of the weights file(s) when local
     adapter: str | None = None  # adapter path
     adapter_sha256: str | None = None
+    server: str | None = None  # served models: base URL(s), so two servers with one model name never share answers
 
 
 ProgressCallback = Callable[[int], None]  # called with the number of newly finished items

@@ -1,7 +1,7 @@
 """Response cache: a SQLite file (WAL mode) shared by all processes, wrapped around any backend.
 
 Key = sha256 of (cache format version, operation, model identity — backend, model, weights sha256, adapter and
-its sha256 — and the full request: messages, sampling parameters, seed, stop strings, or the options to score).
+its sha256, the server's base URL(s) for served models — and the full request: messages, sampling parameters, seed, stop strings, or the options to score).
 
 What is cached:
 - `generate`: only successful results of *reproducible* requests — greedy (`temperature == 0`) or seeded.
@@ -49,7 +49,8 @@ def cache_key(operation: str, identity: ModelIdentity, request: GenerationReques
     payload = {
         "format": CACHE_FORMAT,
         "op": operation,
-        "model": identity.model_dump(mode="json"),
+        # `server` only when set: keys of local models stay what they were before the field existed
+        "model": identity.model_dump(mode="json", exclude={"server"} if identity.server is None else None),
         "request": request.model_dump(mode="json"),
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

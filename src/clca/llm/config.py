@@ -39,6 +39,14 @@ class ModelConfig(StrictModel):
         description="openai score_options: HF tokenizer (path or name) whose chat template the served model uses",
     )
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        """Only a variable's name: a key pasted here would end up in errors, manifests and logs."""
+        from clca.llm.spec import check_env_name
+
+        return None if name is None else check_env_name(name)
+
     @field_validator("spec")
     @classmethod
     def _parseable(cls, spec: str) -> str:

@@ -59,7 +59,8 @@ from clca.llm.base import (
     ScoringFailure,
 )
 from clca.llm.config import ModelConfig
-from clca.llm.spec import BackendSpec
+from clca.llm.redact import leaks, redact
+from clca.llm.spec import BackendSpec, server_identity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,6 +98,11 @@ class _Fatal(Exception):
         request alike: stop with one clear error instead of recording each item as failed. Anything else (e.g. a
         400 for one over-long prompt) is about this request only."""
         return self.status in {0, 401, 403, 404}
+
+
+def _valid_unicode(text: str) -> str:
+    """JSON escapes can carry lone surrogates (not text; no file or cache can store them): pairs joined, others U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if not text.isascii() else text
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -190,7 +196,10 @@ class OpenAIBackend(Backend):
         self.base_urls = list(spec.base_urls)
         self._api_key: str | None = None
         if cfg.api_key_env:
-            key = os.environ.get(cfg.api_key_env)
+            key = os.environ.get(cfg.api_key_env, "").strip()  # a key read from a file ends in "\n" or "\r\n"
+            if not key.isprintable() or " " in key:
+                raise BackendError(f"environment variable {cfg.api_key_env} holds spaces or control characters "
+                                   "inside the key — export the key alone")
             if not key:
                 raise BackendError(
                     f"environment variable {cfg.api_key_env} (named by api_key_env for {self.model_name!r}) is not "
@@ -203,7 +212,7 @@ class OpenAIBackend(Backend):
         self._http: _HttpRuntime | None = None
         self._runtime_lock = threading.Lock()
         self._finalizer: weakref.finalize | None = None
-        self._identity = ModelIdentity(backend="openai", model=self.model_name)
+        self._identity = ModelIdentity(backend="openai", model=self.model_name, server=server_identity(self.base_urls))
 
     @property
     def identity(self) -> ModelIdentity:
@@ -230,7 +239,7 @@ class OpenAIBackend(Backend):
 
     def _redact(self, text: str) -> str:
         """Server error messages end up in failure records: never let them carry the key (some echo it)."""
-        return text.replace(self._api_key, "<api key>") if self._api_key else text
+        return redact(text, self._api_key)
 
     def _backoff(self, attempt: int) -> float:
         # exponential with jitter in [50 %, 100 %] so that many clients do not retry in lockstep
@@ -259,6 +268,8 @@ class OpenAIBackend(Backend):
             raise _Retryable(f"HTTP {status} from {url}", _parse_retry_after(retry_after))
         if status != 200:
             raise _Fatal(f"HTTP {status} from {url}: {self._redact(_error_message(content))}", status)
+        if leaks(content.decode("utf-8", "replace"), self._api_key):  # nothing of this reply may reach a file
+            raise _Fatal(f"the server at {url} echoes the API key in its replies — none of them is recorded", 0)
         try:
             data = json.loads(content)
         except ValueError:  # includes undecodable bytes
@@ -354,6 +365,7 @@ class OpenAIBackend(Backend):
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, str):
             raise _Retryable(f"reply from {url} has no message content")
+        content = _valid_unicode(content)
         return content, choice.get("finish_reason") or "stop", data.get("usage") or {}
 
     def generate(

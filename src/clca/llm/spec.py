@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from clca.errors import BackendError
 
@@ -69,3 +71,48 @@ def parse_spec(spec: str) -> BackendSpec:
                 raise _bad(spec, f"base URL {url!r} must start with http:// or https://")
         return BackendSpec(kind="openai", model=model.strip(), base_urls=base_urls)
     raise _bad(spec, "unknown backend")
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# Case-sensitive: keys use these lower-case (or AWS's AKIA) prefixes; variable names are conventionally upper-case.
+_SECRET_PREFIXES = ("sk_", "sk-", "hf_", "ghp_", "gho_", "ghs_", "github_pat_", "glpat", "xox", "AKIA")
+
+
+def check_env_name(name: str) -> str:
+    """`name` if it can name an environment variable; never echoes it back (it may be the key itself).
+
+    Args:
+        name: the value given as api_key_env / --api-key-env.
+
+    Returns:
+        The name, stripped.
+
+    Raises:
+        ValueError: not a valid name, or it looks like an API key (a common mistake); the message omits it.
+    """
+    stripped = name.strip()
+    looks_secret = stripped.startswith(_SECRET_PREFIXES) or (
+        len(stripped) >= 24 and any(c.islower() for c in stripped) and any(c.isdigit() for c in stripped))
+    if not _ENV_NAME.fullmatch(stripped) or looks_secret:
+        raise ValueError(f"must be the NAME of an environment variable holding the key (e.g. OPENAI_API_KEY), not the "
+                         f"key itself; the {len(name)}-character value given is not shown")
+    return stripped
+
+
+def server_identity(base_urls: tuple[str, ...] | list[str]) -> str:
+    """Which server(s) answer: the base URLs without credentials, query or fragment, sorted (order is load balancing).
+
+    Args:
+        base_urls: the spec's base URLs.
+
+    Returns:
+        A stable string for cache keys and provenance, e.g. "http://127.0.0.1:8000/v1".
+    """
+    cleaned = set()
+    for url in base_urls:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        netloc += f":{parts.port}" if parts.port else ""
+        cleaned.add(urlunsplit((parts.scheme.lower(), netloc.lower(), parts.path.rstrip("/"), "", "")))
+    return ",".join(sorted(cleaned))

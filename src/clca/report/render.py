@@ -31,9 +31,21 @@ def _est(e: Estimate) -> str:
     return f"{e.value:.4f} [{e.ci_low:.4f}, {e.ci_high:.4f}]"
 
 
-def _cell(text: str) -> str:
-    """Make free text safe inside a Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+# Markdown syntax characters: backslash-escaped, text from models, users or data files renders literally (no links,
+# images, emphasis, code spans, raw HTML or table breaks); CommonMark lets a backslash escape each of them.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#!|~&])")
+
+
+def _cell(text: object) -> str:
+    """Make free text literal inside Markdown (one line, every syntax character escaped).
+
+    Args:
+        text: any text from a model, a user or a data file.
+
+    Returns:
+        Markdown that renders as exactly that text (whitespace collapsed).
+    """
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def _env() -> jinja2.Environment:
@@ -54,7 +66,8 @@ def render_markdown(data: ReportData) -> str:
 
 def render_html(data: ReportData, base_dir: Path) -> str:
     """The Markdown report as one self-contained HTML page: images are inlined so the file travels alone."""
-    body = MarkdownIt("commonmark").enable("table").render(render_markdown(data))
+    # html off: raw HTML in the Markdown is shown as text, never passed through (defence in depth beside `cell`).
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(render_markdown(data))
 
     def inline_image(match: re.Match[str]) -> str:
         path = base_dir / html.unescape(match.group(1))

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from clca.errors import ClcaError, InputDataError
+from clca.jsonl import split_records
 from clca.scenarios.parsing import RELATIONSHIPS
 from clca.scenarios.schema import Participant, Scenario
 
@@ -52,7 +53,7 @@ def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
             out.append((i, rec))
         return out
     out = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(split_records(text), start=1):
         if not line.strip():
             continue
         try:

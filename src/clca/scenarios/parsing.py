@@ -28,18 +28,42 @@ class ScenarioParseError(ValueError):
     """The answer is not a usable scenario; the message says what to fix (it goes into the repair prompt)."""
 
 
+_MAX_STARTS = 200  # "{" positions tried per candidate: bounds the time a reply full of braces can cost
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:  # which value the model meant is unknowable: the answer is rejected, never the last one taken
+        raise ScenarioParseError(f"duplicate key {dupes[0][:50]!r} in the JSON object — give each key once")
+    return dict(pairs)
+
+
 def extract_json_object(text: str) -> dict[str, Any]:
-    """The first JSON object in `text` (inside code fences if there are any; trailing text ignored)."""
+    """The first JSON object in `text` (inside code fences if there are any; trailing text ignored).
+
+    Args:
+        text: a model's answer (any string).
+
+    Returns:
+        The object.
+
+    Raises:
+        ScenarioParseError: no usable object (invalid, nested too deeply, duplicate keys); the message says why.
+    """
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
     last_error = "no JSON object found"
     for candidate in candidates:
-        for start in (i for i, ch in enumerate(candidate) if ch == "{"):
+        starts = (i for i, ch in enumerate(candidate) if ch == "{")
+        for _, start in zip(range(_MAX_STARTS), starts, strict=False):
             try:
                 obj, _ = decoder.raw_decode(candidate, start)
             except json.JSONDecodeError as exc:
                 last_error = f"invalid JSON ({exc.msg} at character {exc.pos - start})"
                 continue
+            except RecursionError:  # a hostile or runaway reply: a parser limit, reported, never a crash
+                raise ScenarioParseError("the JSON is nested too deeply — answer with one flat JSON object") from None
             if isinstance(obj, dict):
                 return obj
     raise ScenarioParseError(last_error)

@@ -163,9 +163,10 @@ class ScriptedResponder:
 
 
 # Keys whose values legitimately differ between two runs of the same deterministic pipeline: wall-clock times and
-# latencies, and retry counters (a retried request gives the same content, after more attempts).
+# latencies, retry counters (a retried request gives the same content, after more attempts) and the test server's
+# URL (each test server gets a free port).
 VOLATILE_KEYS = frozenset({"created_at", "latency_s", "latency_ms", "seconds", "started_at", "finished_at",
-                           "elapsed_s", "attempts", "updated_at"})
+                           "elapsed_s", "attempts", "updated_at", "server"})
 
 
 def scripted_scorer(prompt: str) -> list[tuple[str, float | None]]:

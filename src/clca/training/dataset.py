@@ -22,6 +22,7 @@ from clca.errors import ConfigError, InputDataError
 from clca.intents.schema import ConversationIntents
 from clca.jsonl import JsonlStore, file_sha256, write_json_atomic
 from clca.judge.schema import Judgement
+from clca.outdir import claim_output_dir
 from clca.progress import progress_bar
 from clca.roleplay.schema import Conversation
 from clca.training.config import DatasetConfig
@@ -143,7 +144,7 @@ def build_dataset(
         The manifest, also written to `out_dir/manifest.json`.
     """
     config = config or DatasetConfig()
-    out_dir, conversations_path = Path(out_dir), Path(conversations_path)
+    out_dir, conversations_path = claim_output_dir(out_dir, "dataset"), Path(conversations_path)
     conversations, judgements, intents, sources = _read_inputs(conversations_path, judgements_path, intents_path,
                                                                config)
     views, counts = collect_views(conversations, judgements, intents, config)

@@ -29,6 +29,7 @@ from clca import __version__
 from clca.errors import ConfigError, InputDataError
 from clca.jsonl import write_json_atomic
 from clca.llm.base import Message
+from clca.outdir import claim_output_dir
 from clca.plotting import plot_loss_curves
 from clca.training.config import TrainConfig
 from clca.training.dataset import DATA_DIR, load_manifest, rows_sha256
@@ -133,7 +134,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
     from trl import SFTTrainer
 
     config = (config or TrainConfig()).resolved()
-    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    dataset_dir, out_dir = Path(dataset_dir), claim_output_dir(out_dir, "adapter")
     manifest = load_manifest(dataset_dir)
     world_size = _world_size()
     accumulation = _gradient_accumulation(config, world_size)
