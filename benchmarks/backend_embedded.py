@@ -20,9 +20,9 @@ import platform
 import time
 from pathlib import Path
 
-from clca.llm import GenerationRequest, Message, OptionScoringRequest, load_backend  # first: sets OMP_WAIT_POLICY
-
 import torch  # noqa: E402,I001
+
+from clca.llm import GenerationRequest, Message, OptionScoringRequest, load_backend  # first: sets OMP_WAIT_POLICY
 
 RESULTS = Path(__file__).resolve().parent / "results" / "backend_embedded.json"
 TOPICS = ["a lighthouse keeper", "a market in Lagos", "a tea ceremony", "a chess club", "a rainy Monday",

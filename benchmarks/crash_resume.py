@@ -8,7 +8,8 @@ server with the deterministic scripted responder. Each `clca run` is stopped whe
 
 Schedule (seeded by `random.Random(--seed)`): by default each round aims one kill at each data stage in pipeline
 order (skipping stages a previous kill overshot into): the run is killed uniform(0, `--max-delay`) seconds after
-the manifest shows the target stage running, so kills land in every stage; `--schedule time` kills uniform(0.3 s, reference wall time) after launch, as the test
+the manifest shows the target stage running, so kills land in every stage; `--schedule time` kills
+uniform(0.3 s, reference wall time) after launch, as the test
 does (most kills then land in the longest stages). A crashed
 run is rerun (and maybe killed again) until its data stages are done; then it is one *round*, and its artifacts
 are compared with the reference. Rounds repeat in fresh run directories until `--kills` kills have landed.
@@ -197,7 +198,8 @@ def main() -> None:
         "conversations": args.scenarios * 2,
         "server_latency_s": args.latency,
         "schedule": (f"per round one kill aimed at each not-yet-done data stage in order, random.Random({args.seed})"
-                     f".uniform(0, {args.max_delay}) s after the manifest shows it running" if args.schedule == "stage" else
+                     f".uniform(0, {args.max_delay}) s after the manifest shows it running"
+                     if args.schedule == "stage" else
                      f"random.Random({args.seed}).uniform(0.3, reference_wall_s) seconds after each launch"),
         "reference_wall_s": round(reference_s, 2),
         "reference_records": reference_counts,

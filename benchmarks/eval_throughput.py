@@ -22,10 +22,10 @@ import torch
 
 os.environ.setdefault("CLCA_PROGRESS", "0")
 
+from clca.evaluation.config import EvalConfig  # noqa: E402
 from clca.evaluation.human import load_human_data  # noqa: E402
 from clca.evaluation.personas import country_only_persona, persona_from_respondent  # noqa: E402
 from clca.evaluation.questions import load_question_bank  # noqa: E402
-from clca.evaluation.config import EvalConfig  # noqa: E402
 from clca.evaluation.runner import run_evaluation  # noqa: E402
 from clca.evaluation.strategies import get_strategy  # noqa: E402
 from clca.evaluation.survey import sample_respondents  # noqa: E402

@@ -13,7 +13,8 @@ last one is answered (`Backend.submit`), which can beat that ideal; its own floo
     floor = max(max_turns · L, ceil(requests / C) · L)
 
 Runs: `pipelined` (what `clca roleplay` does with an HTTP backend, default RoleplayConfig: at most
-max(group_size, 2 × concurrency) = 128 conversations in progress, the rest start as those end), then `lockstep` once per `--group-sizes`
+max(group_size, 2 × concurrency) = 128 conversations in progress, the rest start as those end), then `lockstep`
+once per `--group-sizes`
 entry (the same backend behind `clca.testing.BatchOnly`, as a local model is driven). What is left over the ideal
 is prompt rendering, turn parsing, JSONL writes, HTTP client and server CPU time on this machine.
 

@@ -35,8 +35,8 @@ WORDS = ("please tea family honour respect work time thank you kindly we could p
 def make_inputs(root: Path, n_conversations: int, seed: int = 0) -> dict[str, Path]:
     """Conversations of varied length (2–9 turns, 5–60 words a turn), as real role-play output varies."""
     from clca.intents.schema import ConversationIntents, TurnIntent
-    from clca.judge.schema import Judgement, Verdict
     from clca.jsonl import JsonlStore
+    from clca.judge.schema import Judgement, Verdict
     from clca.records import Provenance
     from clca.roleplay.schema import Conversation, Turn
     from clca.scenarios.schema import Participant, Scenario

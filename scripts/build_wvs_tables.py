@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from clca.evaluation.wvs_tables import derive_tables, serialise_tables
 from clca.evaluation.human import BUNDLED_TABLES_PATH
+from clca.evaluation.wvs_tables import derive_tables, serialise_tables
 
 
 def _default_shared_data() -> Path | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from clca.intents.schema import ConversationIntents, TurnIntent
-from clca.judge.schema import Judgement, Verdict
 from clca.jsonl import JsonlStore
+from clca.judge.schema import Judgement, Verdict
 from clca.records import Provenance
 from clca.roleplay.schema import Conversation, Turn
 from clca.scenarios.schema import Participant, Scenario

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from clca.roleplay.schema import Conversation, Turn
 from clca.records import Provenance
+from clca.roleplay.schema import Conversation, Turn
 from clca.scenarios.schema import Participant, Scenario
 
 GOAL_A = "Convince Mei to join the school's volunteer programme this spring."

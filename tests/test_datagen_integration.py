@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from clca.cultures import resolve_culture
 from clca.intents import ConversationIntents, IntentsConfig, run_intents
 from clca.jsonl import JsonlStore
 from clca.judge import JudgeConfig, Judgement, run_judge
-from clca.cultures import resolve_culture
 from clca.judge.gate import GateConfig
 from clca.roleplay import Conversation, RoleplayConfig, agent_messages, run_roleplay
 from clca.scenarios import load_seed_scenarios

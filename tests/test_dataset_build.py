@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
+
 from builders_dataset import (
     GOAL_0,
     GOAL_1,
@@ -15,8 +17,6 @@ from builders_dataset import (
     intents,
     write_inputs,
 )
-from typer.testing import CliRunner
-
 from clca.errors import ConfigError, InputDataError
 from clca.jsonl import JsonlStore, file_sha256
 from clca.judge.schema import Judgement
@@ -43,7 +43,7 @@ def test_participant_views_put_the_trained_speaker_in_the_assistant_role():
     assert p1.messages[1].content == LINES[0][2]
     for view, me in ((p0, 0), (p1, 1)):
         roles = [m.role for m in view.messages[1:]]
-        assert all(a != b for a, b in zip(roles, roles[1:])), "user/assistant must alternate"
+        assert all(a != b for a, b in zip(roles, roles[1:], strict=False)), "user/assistant must alternate"
         assert view.messages[-1].role == "assistant"  # trailing turns of the other side carry no loss: dropped
         assistant_text = "\n".join(m.content for m in view.messages if m.role == "assistant")
         for speaker, action, text in LINES:
@@ -88,7 +88,7 @@ def test_labels_cover_exactly_the_assistant_replies(tokenizer):
         input_ids, labels = encode_chat(tokenizer, view.messages)
         assert len(input_ids) == len(labels)
         spans, current = [], []
-        for token, label in zip(input_ids, labels):
+        for token, label in zip(input_ids, labels, strict=True):
             if label != IGNORE_INDEX:
                 assert label == token
                 current.append(token)

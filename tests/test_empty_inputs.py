@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from builders_roleplay import make_conversation
 
+from builders_roleplay import make_conversation
 from clca.errors import InputDataError
 from clca.intents import run_intents
 from clca.jsonl import JsonlStore

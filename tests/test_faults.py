@@ -26,10 +26,10 @@ from clca.intents.schema import ConversationIntents
 from clca.jsonl import JsonlStore
 from clca.judge import JudgeConfig, Judgement, run_judge
 from clca.llm import ModelConfig, open_backend
+from clca.llm.weights import embedded_model_dir
 from clca.roleplay import Conversation, RoleplayConfig, run_roleplay
 from clca.scenarios.generate import load_seed_scenarios
 from clca.testing.openai_server import FAULT_KINDS, FaultPlan, OpenAICompatServer
-from clca.llm.weights import embedded_model_dir
 from clca.testing.scripted import (
     ScriptedResponder,
     jsonl_artifacts,

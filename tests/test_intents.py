@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from builders_roleplay import make_conversation, whole_prompt
 
+from builders_roleplay import make_conversation, whole_prompt
 from clca.errors import InputDataError
 from clca.intents import ConversationIntents, IntentsConfig, run_intents
 from clca.jsonl import JsonlStore
 from clca.judge import Judgement
-from clca.llm import load_backend
 from clca.layout import summary_path
+from clca.llm import load_backend
 from clca.roleplay import Conversation
 from clca.testing.openai_server import OpenAICompatServer
 

@@ -6,13 +6,13 @@ import json
 from collections import Counter
 
 import pytest
-from builders_roleplay import make_conversation, whole_prompt
 
+from builders_roleplay import make_conversation, whole_prompt
 from clca.errors import BackendError, InputDataError
 from clca.jsonl import JsonlStore
 from clca.judge import JudgeConfig, Judgement, KeepRule, kept_conversation_ids, run_judge
-from clca.llm import load_backend
 from clca.layout import summary_path
+from clca.llm import load_backend
 from clca.roleplay import Conversation
 from clca.testing.openai_server import OpenAICompatServer
 

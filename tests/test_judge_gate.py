@@ -7,8 +7,8 @@ import json
 from collections import Counter
 
 import pytest
-from builders_roleplay import make_conversation
 
+from builders_roleplay import make_conversation
 from clca.errors import ClcaError
 from clca.jsonl import JsonlStore
 from clca.judge import JudgeConfig, Judgement, run_judge

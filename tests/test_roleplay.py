@@ -12,15 +12,15 @@ import time
 from collections import Counter
 
 import pytest
-from builders_roleplay import GOAL_A, GOAL_B, SECRET_A, SECRET_B, make_scenario, speaker_of, turn_of
 
+from builders_roleplay import GOAL_A, GOAL_B, SECRET_A, SECRET_B, make_scenario, speaker_of, turn_of
 from clca.jsonl import JsonlStore
-from clca.llm import load_backend
 from clca.layout import summary_path
+from clca.llm import load_backend
 from clca.roleplay import Conversation, RoleplayConfig, agent_messages, run_roleplay
 from clca.testing import BatchOnly
-from clca.testing.scripted import stable_content
 from clca.testing.openai_server import FaultPlan, OpenAICompatServer
+from clca.testing.scripted import stable_content
 
 
 def backend_for(server: OpenAICompatServer):

@@ -4,14 +4,15 @@ embedded model."""
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from clca.cultures import get_culture
 from clca.jsonl import JsonlStore
+from clca.layout import failures_path
 from clca.llm import ModelConfig, open_backend
 from clca.llm.base import Backend
 from clca.records import Failure
-from clca.layout import failures_path
 from clca.scenarios import ScenariosConfig, adapt_scenarios, load_seed_scenarios, scenarios_from_norms
 from clca.scenarios.schema import Scenario
 from clca.testing.openai_server import FaultPlan, OpenAICompatServer

@@ -7,8 +7,8 @@ import csv
 import json
 
 import pytest
-from builders_dataset import LINES, write_inputs
 
+from builders_dataset import LINES, write_inputs
 from clca.errors import ConfigError
 from clca.llm import ModelConfig, OptionScoringRequest, open_backend
 from clca.llm.base import Message

@@ -214,6 +214,7 @@ def _cli(monkeypatch, capsys, cwd: Path, *args: str) -> tuple[int, str]:
 
 def test_dataset_build_refuses_a_users_folder(tmp_path, monkeypatch, capsys) -> None:
     from test_dataset_fixtures import write_inputs
+
     from test_hostile_input import assert_one_line
 
     (tmp_path / "in").mkdir()
@@ -380,6 +381,7 @@ _BOMB = "\n".join(["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] + [
 
 def _run_config(tmp_path: Path, extra: str) -> Path:
     import yaml
+
     from test_hostile_input import GOOD_CONFIG
 
     path = tmp_path / "run.yaml"
@@ -418,7 +420,7 @@ def test_long_set_value_gives_a_short_error(tmp_path, monkeypatch, capsys) -> No
 
     monkeypatch.chdir(tmp_path)
     path = _run_config(tmp_path, "")
-    levels = ["&a [" + ",".join("x" * 9) + "]"] + [f"&{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdef", "bcdefg")]
+    levels = ["&a [" + ",".join("x" * 9) + "]"] + [f"&{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdef", "bcdefg", strict=True)]
     value = "[" + ",".join(levels) + "]"  # about 240 characters that expand to 9**7 values
     assert len(value) <= 250
     for setting in (f"roleplay.max_turns={value}", f"roleplay.max_turns=[{'[' * 60}{'*b,' * 50}]", "x" * 240,
@@ -488,6 +490,7 @@ def test_api_key_env_given_the_key_is_one_line_that_does_not_echo_it(tmp_path, m
 
 def test_api_key_env_in_a_run_config_never_reaches_the_manifest(tmp_path, monkeypatch, capsys) -> None:
     import yaml
+
     from test_hostile_input import GOOD_CONFIG, assert_one_line, clca_in_process
 
     monkeypatch.chdir(tmp_path)

@@ -114,7 +114,7 @@ OFFICIAL_HEADER = '"version";"B_COUNTRY";"B_COUNTRY_ALPHA";"D_INTERVIEW";"H_SETT
 
 
 def test_official_format_synthetic_file(tmp_path):
-    rows = ['"5-0";276;"DEU";{};2;1;30;1;{}\n'.format(276070000 + i, (i % 4) + 1) for i in range(1, 11)]
+    rows = [f'"5-0";276;"DEU";{276070000 + i};2;1;30;1;{(i % 4) + 1}\n' for i in range(1, 11)]
     rows.append('"5-0";276;"DEU";276070011;2;2;-2;-1;-4\n')
     path = _write(tmp_path / "wvs.csv", OFFICIAL_HEADER + "".join(rows), bom=True)
     respondents = read_wvs_csv(path, ["Q1", "Q27"])

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from clca.errors import InputDataError
+from clca.evaluation.config import EvalConfig
 from clca.evaluation.human import load_human_data
 from clca.evaluation.questions import load_question_bank
-from clca.evaluation.config import EvalConfig
 from clca.evaluation.runner import run_evaluation
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -20,8 +20,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from clca import __version__
-from clca import interrupts
+from clca import __version__, interrupts
 from clca.errors import ClcaError
 
 # Stage packages in pipeline order; each has `cli.register(app)`.

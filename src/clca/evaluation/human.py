@@ -100,7 +100,8 @@ def load_human_data(country: str, questions: list[Question], wvs_file: Path | No
             raise InputDataError(f"{path}: no respondents with B_COUNTRY_ALPHA = {country} — pick another --culture")
         has_demographics = any(r.demographics for r in respondents)
         distributions = distributions_from_respondents(respondents, questions, country, str(path))
-        if not any(d.n_valid for d in distributions.values()):  # every answer a WVS missing code (-1 … -5): nothing to compare the model with
+        # every answer a WVS missing code (-1 … -5): nothing to compare the model with
+        if not any(d.n_valid for d in distributions.values()):
             raise InputDataError(
                 f"{path}: no valid answers for {country} to any of {', '.join(qids)} (all WVS missing codes) — "
                 "choose other questions or another --culture"

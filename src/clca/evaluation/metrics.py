@@ -111,7 +111,8 @@ def emd_for_scale(model_with_invalid: np.ndarray, survey_valid: np.ndarray, code
     model = np.atleast_2d(np.asarray(model_with_invalid, dtype=np.float64))
     valid = model[:, :-1]
     has_valid = valid.sum(axis=1) > 0
-    safe = np.where(has_valid[:, None], valid, 1.0)  # rows without valid answers get a dummy value here; their score is set below
+    # rows without valid answers get a dummy value here; their score is set below
+    safe = np.where(has_valid[:, None], valid, 1.0)
     if scale_type == "nominal":
         distance = total_variation(safe, survey_valid)
     else:

@@ -24,7 +24,6 @@ from typing import Any
 from clca import __version__
 from clca.asking import choose_option, derive_seed
 from clca.errors import ConfigError, InputDataError
-from clca.evaluation.config import EvalConfig, Mode
 from clca.evaluation.battery import (
     Battery,
     battery_answers_from_logprobs,
@@ -35,16 +34,19 @@ from clca.evaluation.battery import (
     parse_battery,
     split_batteries,
 )
+from clca.evaluation.config import EvalConfig
 from clca.evaluation.human import HumanData, bundled_distributions, load_human_data
 from clca.evaluation.language import (
     ENGLISH,
-    SYSTEM_TEMPLATES as NATIVE_STRATEGIES,
     load_translation,
     native_prompt_refs,
     native_question_prompt,
     native_system_prompt,
     parse_native_answer,
     resolve_language,
+)
+from clca.evaluation.language import (
+    SYSTEM_TEMPLATES as NATIVE_STRATEGIES,
 )
 from clca.evaluation.personas import Persona, country_only_persona, persona_from_respondent
 from clca.evaluation.questions import Question, load_question_bank
@@ -280,7 +282,8 @@ class _Asker:
     def _ask(self, prompts: list[_Prompt]) -> list[dict[str, Answer] | AnswerFailure]:
         if self.config.mode == "logprob":
             requests = [battery_scoring_request(p.personas[0], self.strategy, p.battery) if p.battery is not None
-                        else OptionScoringRequest(messages=p.messages, options=[str(c) for c in p.questions[0].answer_codes])
+                        else OptionScoringRequest(messages=p.messages,
+                                                  options=[str(c) for c in p.questions[0].answer_codes])
                         for p in prompts]
             return [self._scored(p, lp) for p, lp in zip(prompts, self.backend.score_options(requests), strict=True)]
         requests = [GenerationRequest(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from clca.config import load_config
 from clca.cli.common import open_model, print_json
+from clca.config import load_config
 from clca.locking import lock_output_file
 
 

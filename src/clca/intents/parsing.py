@@ -68,7 +68,7 @@ def label_problem(label: str) -> str | None:
     tokens = re.findall(r"[\w']+", label.lower())
     if len(_LABEL_PREFIX_RE.findall(label)) >= 1 and len(tokens) <= 2 * len(_LABEL_PREFIX_RE.findall(label)) + 2:
         return f"repetition of a label, not an intent: {label[:80]!r}"
-    if any(a == b == c for a, b, c in zip(tokens, tokens[1:], tokens[2:])) or (
+    if any(a == b == c for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)) or (
         len(tokens) >= 4 and len(set(tokens)) < len(tokens) / 2
     ):
         return f"repetition, not an intent: {label[:80]!r}"

@@ -27,8 +27,8 @@ from clca.intents.config import IntentsConfig
 from clca.intents.parsing import parse_intent, parse_kind
 from clca.intents.schema import ConversationIntents, IntentKind, IntentsSummary, TurnIntent
 from clca.jsonl import JsonlStore
-from clca.layout import summary_path
 from clca.judge.schema import Judgement
+from clca.layout import summary_path
 from clca.llm.base import Backend, GenerationRequest, Message, OptionScoringRequest
 from clca.prompts import load_template
 from clca.records import PromptRef, Provenance
@@ -144,7 +144,8 @@ class _Labeller:
             culture_name=culture_name, culture_description=culture_description,
         )
         return GenerationRequest(messages=[Message(role="user", content=prompt)], max_tokens=self.config.max_tokens,
-                                 temperature=self.config.temperature, seed=derive_seed(self.config.seed, c.id, turn.index))
+                                 temperature=self.config.temperature,
+                                 seed=derive_seed(self.config.seed, c.id, turn.index))
 
     def label_group(self, group: list[Conversation]) -> Produced[ConversationIntents]:
         # "none" turns carry nothing to label
@@ -165,7 +166,8 @@ class _Labeller:
             else:
                 item = TurnIntent(turn_index=turn.index, speaker=turn.speaker, intent=outcome.value, kind=kind,
                                   error=f"kind: {kind_error}" if kind_error else None,
-                                  raw=outcome.raw if not kind_error else f"{outcome.raw}\n--- kind answer ---\n{kind_raw}")
+                                  raw=outcome.raw if not kind_error
+                                  else f"{outcome.raw}\n--- kind answer ---\n{kind_raw}")
             per_conversation[gi].append(item)
         return Produced(records=[
             ConversationIntents(id=c.id, conversation_id=c.id, culture=c.culture, intents=per_conversation[gi],

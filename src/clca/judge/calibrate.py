@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from clca.errors import InputDataError
 from clca.jsonl import JsonlStore
-from clca.judge.gate import GateConfig, check_conversation
 from clca.judge.config import JudgeConfig
+from clca.judge.gate import GateConfig, check_conversation
 from clca.judge.runner import run_judge
 from clca.judge.schema import Judgement
 from clca.llm.base import Backend

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import typer
 
-from clca.config import load_config
 from clca.cli.common import open_model, print_json
+from clca.config import load_config
 from clca.errors import ConfigError
 from clca.locking import lock_output_file
-
 
 judge_app = typer.Typer(invoke_without_command=True, add_completion=False,
                         help="Judge conversations (`clca judge --conversations … --out …`), or `calibrate`.")
@@ -58,8 +57,8 @@ def calibrate_command(
     api_key_env: str | None = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
 ) -> None:
     """Run the gate and the judge over the labelled set; print accuracy, Cohen's kappa and confusion per part."""
-    from clca.judge.calibrate import calibrate, format_report, load_calibration_set
     from clca.judge import JudgeConfig
+    from clca.judge.calibrate import calibrate, format_report, load_calibration_set
 
     cfg = load_config(JudgeConfig, config, [*overrides, *([f"mode={mode}"] if mode else [])])
     items = load_calibration_set(labelled)[:limit]  # validate input before loading any model

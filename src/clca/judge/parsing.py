@@ -111,7 +111,8 @@ def _fields(text: str) -> dict[str, list[str]]:
                 fields.pop("label", None)
                 fields.pop("confidence", None)
             key = {"verdict": "label", "judgement": "label", "judgment": "label", "final label": "label",
-                   "answer": "label", "critique": "reason", "explanation": "reason", "rationale": "reason"}.get(key, key)
+                   "answer": "label", "critique": "reason", "explanation": "reason",
+                   "rationale": "reason"}.get(key, key)
             current = key
             fields.setdefault(key, []).append(match.group(2).strip())
         elif current is not None and line.strip():

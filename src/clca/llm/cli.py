@@ -24,9 +24,8 @@ def check(
     skip_scoring: bool = typer.Option(False, "--skip-scoring", help="do not test score_options"),
 ) -> None:
     """Load a backend, answer one prompt, score two options; print load time and tokens/s."""
-    from clca.llm import GenerationRequest, Message, ModelConfig, OptionScoringRequest, ScoringFailure, open_backend
-
     from clca.config import validate
+    from clca.llm import GenerationRequest, Message, ModelConfig, OptionScoringRequest, ScoringFailure, open_backend
 
     cfg = validate(ModelConfig, {"spec": spec, "api_key_env": api_key_env, "tokenizer": tokenizer, "cache": False,
                                  "max_retries": 2, "down_after_s": 5}, "clca models check")

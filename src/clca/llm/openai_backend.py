@@ -48,7 +48,6 @@ from typing import Any, TypeVar
 import aiohttp
 
 from clca.errors import BackendError
-from clca.llm.circuit import ReplicaPool
 from clca.llm.base import (
     Backend,
     GenerationRequest,
@@ -58,6 +57,7 @@ from clca.llm.base import (
     ProgressCallback,
     ScoringFailure,
 )
+from clca.llm.circuit import ReplicaPool
 from clca.llm.config import ModelConfig
 from clca.llm.redact import leaks, redact
 from clca.llm.spec import BackendSpec, server_identity

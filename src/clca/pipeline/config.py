@@ -11,10 +11,10 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from clca.config import StrictModel
-from clca.layout import safe_component
 from clca.evaluation.config import MAX_RESAMPLES, EvalConfig, Mode
 from clca.intents.config import IntentsConfig
 from clca.judge.config import JudgeConfig
+from clca.layout import safe_component
 from clca.llm.config import ModelConfig
 from clca.roleplay.config import RoleplayConfig
 from clca.scenarios.config import ScenariosConfig

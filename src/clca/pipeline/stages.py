@@ -81,7 +81,13 @@ def run_culture(ctx: RunContext, culture: str) -> dict[str, Any]:
 
 def run_scenarios(ctx: RunContext, culture: str) -> dict[str, Any]:
     from clca.cultures import get_culture
-    from clca.scenarios import Scenario, adapt_scenarios, imported_scenarios_for, load_seed_scenarios, seed_scenarios_for
+    from clca.scenarios import (
+        Scenario,
+        adapt_scenarios,
+        imported_scenarios_for,
+        load_seed_scenarios,
+        seed_scenarios_for,
+    )
 
     cfg, target = ctx.config.scenarios, ctx.layout.scenarios(culture)
     if cfg.source == "adapt":
@@ -231,6 +237,14 @@ def intents_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
     return {"intents": _section(ctx.config.intents), "model": _role_fingerprint(ctx, "intents")}
 
 
+def dataset_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
+    return {"dataset": ctx.config.dataset.model_dump(mode="json")}
+
+
+def train_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
+    return {"train": ctx.config.train.model_dump(mode="json")}
+
+
 def baseline_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
     return {"evaluation": _section_of_eval(ctx, exclude={"clca_strategy"}),
             "student": _model_fingerprint(ctx.config.models.student)}
@@ -280,10 +294,10 @@ def pipeline_stages() -> list[Stage]:
               scopes=cultures, template_prefixes=("judge_",)),
         Stage(name="intents", run=run_intents, settings=intents_settings, upstream=_same_scope("roleplay", "judge"),
               scopes=cultures, template_prefixes=("intents_",)),
-        Stage(name="dataset", run=run_dataset, settings=lambda ctx, scope: {"dataset": ctx.config.dataset.model_dump(mode="json")},
-              upstream=upstream_of_dataset, scopes=train_scopes, template_prefixes=("train_",)),
-        Stage(name="train", run=run_train, settings=lambda ctx, scope: {"train": ctx.config.train.model_dump(mode="json")},
-              upstream=_same_scope("dataset"), scopes=train_scopes),
+        Stage(name="dataset", run=run_dataset, settings=dataset_settings, upstream=upstream_of_dataset,
+              scopes=train_scopes, template_prefixes=("train_",)),
+        Stage(name="train", run=run_train, settings=train_settings, upstream=_same_scope("dataset"),
+              scopes=train_scopes),
         Stage(name="baseline", run=run_baselines, settings=baseline_settings, upstream=_same_scope("culture"),
               scopes=cultures, template_prefixes=("eval_",)),
         Stage(name="evaluate", run=run_clca_eval, settings=clca_eval_settings, upstream=upstream_of_clca_eval,

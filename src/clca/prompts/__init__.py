@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -39,13 +39,13 @@ class PromptTemplate:
         return {"name": self.name, "sha256": self.sha256}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compile(text: str) -> jinja2.Template:
     """Compile once per template text: compiling costs ~8 ms, far more than rendering."""
     return _env.from_string(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(name: str) -> PromptTemplate:
     """Load `templates/<name>.j2` (e.g. `load_template("roleplay_agent_system.v1")`)."""
     path = TEMPLATE_DIR / f"{name}.j2"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -302,7 +302,8 @@ def _add_plots(data: ReportData, layout: RunLayout, distribution_panels: list,
             str(path.relative_to(layout.run_dir))
     if category_deltas:
         path = plots.plot_category_deltas(category_deltas, "KL", plot_dir / "category_deltas.png")
-        data.plots["Per-block change in KL, CLCA − persona baseline (questionnaire blocks)"] = str(path.relative_to(layout.run_dir))
+        caption = "Per-block change in KL, CLCA − persona baseline (questionnaire blocks)"
+        data.plots[caption] = str(path.relative_to(layout.run_dir))
     if loss_curves:
         path = plots.plot_loss_curves(loss_curves, plot_dir / "training_loss.png")
         data.plots["Training loss"] = str(path.relative_to(layout.run_dir))

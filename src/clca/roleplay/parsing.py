@@ -148,7 +148,8 @@ def _from_json(raw: str) -> tuple[Action, str] | None:
     action = _ACTION_SYNONYMS.get(action_raw.strip().lower())
     if action is None:
         return None
-    text = next((obj[k] for k in ("text", "argument", "utterance", "content", "message") if isinstance(obj.get(k), str)), "")
+    text = next((obj[k] for k in ("text", "argument", "utterance", "content", "message")
+                 if isinstance(obj.get(k), str)), "")
     return action, text
 
 

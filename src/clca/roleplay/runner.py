@@ -70,7 +70,8 @@ def conversation_seed(run_seed: int, scenario_id: str, sample_index: int) -> int
 
 
 def _template_refs() -> list[PromptRef]:
-    return [PromptRef(**load_template(n).provenance()) for n in (SYSTEM_TEMPLATE, OPENING_TEMPLATE, OTHER_TURN_TEMPLATE)]
+    names = (SYSTEM_TEMPLATE, OPENING_TEMPLATE, OTHER_TURN_TEMPLATE)
+    return [PromptRef(**load_template(n).provenance()) for n in names]
 
 
 def agent_messages(

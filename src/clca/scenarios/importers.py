@@ -102,7 +102,8 @@ def _relationship(value: Any, where: str) -> str:
     if name.isdigit() and int(name) < len(RELATIONSHIPS):
         return RELATIONSHIPS[int(name)]
     if name not in RELATIONSHIPS:
-        raise InputDataError(f"{where}: field 'relationship': {value!r} is not 0-5 or one of {', '.join(RELATIONSHIPS)}")
+        raise InputDataError(f"{where}: field 'relationship': {value!r} is not 0-5 or one of "
+                             f"{', '.join(RELATIONSHIPS)}")
     return name
 
 

@@ -279,4 +279,5 @@ def load_manifest(dataset_dir: str | Path) -> DatasetManifest:
     try:
         return DatasetManifest.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise InputDataError(f"{path}: unreadable manifest ({str(exc).splitlines()[0]}) — rebuild the dataset") from None
+        raise InputDataError(f"{path}: unreadable manifest ({str(exc).splitlines()[0]}) — rebuild the dataset") \
+            from None

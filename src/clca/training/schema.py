@@ -1,4 +1,4 @@
-"""Records of the training stage: the dataset manifest (`clca dataset build`) and the training summary (`clca train`)."""
+"""Records of the training stage: the dataset manifest (`clca dataset build`), the training summary (`clca train`)."""
 
 from __future__ import annotations
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from clca.countries import country_name
 from clca.cultures.cards import NAMES_WITH_ARTICLE
 from clca.errors import InputDataError
 from clca.evaluation import personas as en
-from clca.countries import country_name
 from clca.evaluation.language import Translation
 from clca.evaluation.questions import QUESTION_BANK_PATH, load_question_bank
 from clca.llm.base import Backend, GenerationRequest, Message
