@@ -62,6 +62,14 @@ def safe_component(value: str, what: str) -> str:
     return value
 
 
+def _with_language(name: str, language: str) -> str:
+    """English outputs keep their plain names; another language's sit beside them (`clca.de`, `compare.de.json`)."""
+    if language == "en":
+        return name
+    stem, dot, suffix = name.partition(".")
+    return f"{stem}.{safe_component(language, 'language')}{dot}{suffix}"
+
+
 def summary_path(out_path: str | Path) -> Path:
     """`conversations.jsonl` → `conversations.summary.json`."""
     out_path = Path(out_path)
@@ -114,14 +122,19 @@ class RunLayout:
     def loss_csv(self, scope: str) -> Path:
         return self.adapter(scope) / LOSS_CSV
 
-    def baseline_eval(self, culture: str, strategy: str) -> Path:
-        return self.stage_dir(culture, "baseline") / safe_component(strategy, "strategy")
+    def baseline_eval(self, culture: str, strategy: str, language: str = "en") -> Path:
+        return self.stage_dir(culture, "baseline") / _with_language(safe_component(strategy, "strategy"), language)
 
-    def clca_eval(self, culture: str) -> Path:
-        return self.stage_dir(culture, "evaluate") / CLCA_EVAL
+    def clca_eval(self, culture: str, language: str = "en") -> Path:
+        return self.stage_dir(culture, "evaluate") / _with_language(CLCA_EVAL, language)
 
-    def comparison(self, culture: str) -> Path:
-        return self.stage_dir(culture, "evaluate") / COMPARISON
+    def comparison(self, culture: str, language: str = "en") -> Path:
+        """CLCA vs its baseline, both asked in `language`."""
+        return self.stage_dir(culture, "evaluate") / _with_language(COMPARISON, language)
+
+    def language_comparison(self, culture: str, variant: str, language: str) -> Path:
+        """One model (`clca` or `baseline`) asked in `language` vs in English, on the same personas."""
+        return self.stage_dir(culture, "evaluate") / f"{safe_component(language, 'language')}_vs_en.{variant}.json"
 
     def report_files(self) -> Path:
         return self.run_dir / REPORT_FILES

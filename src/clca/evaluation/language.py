@@ -291,6 +291,12 @@ def resolve_language(language: str, culture: str) -> str:
     return ENGLISH if tags[0].split("-")[0] == "en" else tags[0]
 
 
+def resolve_languages(languages: list[str], culture: str) -> list[str]:
+    """Several configured languages resolved for a culture: English first, each once (`[en, native]` → `[en, de]`)."""
+    resolved = [resolve_language(language, culture) for language in languages]
+    return sorted(set(resolved), key=lambda tag: (tag != ENGLISH, resolved.index(tag)))
+
+
 # ----------------------------------------------------------------------------------------------- prompts
 
 

@@ -259,11 +259,14 @@ def _check_comparable(ma: dict[str, Any], mb: dict[str, Any], a_dir: Path, b_dir
     """Refuse, in one line, to compare runs whose numbers are not on the same footing (from their manifests)."""
     ca, cb = ma["config"], mb["config"]
     for key, what in (("culture", "culture"), ("questions", "questions"), ("mode", "answer mode (protocol)"),
-                      ("kl_epsilon", "KL epsilon"), ("weights", "survey weighting"),
-                      ("battery_form", "battery form")):
+                      ("kl_epsilon", "KL epsilon"), ("weights", "survey weighting")):
         if ca.get(key) != cb.get(key):
             raise ConfigError(f"{a_dir} and {b_dir} differ in {what}: {ca.get(key)!r} vs {cb.get(key)!r} — "
                               "compare evaluations made with the same settings")
+    form_a, form_b = ma.get("battery_form", ca.get("battery_form")), mb.get("battery_form", cb.get("battery_form"))
+    if form_a != form_b:  # e.g. a native-language run asks Q7-Q17 item by item
+        raise ConfigError(f"{a_dir} and {b_dir} asked list questions differently ({form_a} vs {form_b}) — set "
+                          "battery_form: per_item for both")
     da, db = ma.get("distribution", "answers"), mb.get("distribution", "answers")
     if da != db:
         raise ConfigError(f"{a_dir} and {b_dir} form the model's distribution differently ({da} vs {db}) — "

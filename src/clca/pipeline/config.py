@@ -68,6 +68,10 @@ class EvaluationSection(StrictModel):
     """
 
     baselines: list[str] = Field(default_factory=lambda: ["persona", "cultural"], description="prompt strategies")
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"], min_length=1,
+        description="languages every evaluation is asked in: en, native (the culture's language) or BCP-47 tags; "
+        "with more than one, each model is also compared with itself in English on the same personas")
     clca_strategy: str = Field("persona", description="prompt strategy for the CLCA-trained student")
     questions: str | list[str] = "social-values"
     personas: int = Field(1000, ge=1)
@@ -82,8 +86,11 @@ class EvaluationSection(StrictModel):
     kl_epsilon: float | None = Field(None, gt=0, lt=0.1, description="None = the evaluation default")
     bootstrap_resamples: int = Field(1000, ge=0, le=MAX_RESAMPLES)
 
-    def for_run(self, culture: str, strategy: str) -> EvalConfig:
-        values = self.model_dump(exclude={"baselines", "clca_strategy", "kl_epsilon"})
+    def for_run(self, culture: str, strategy: str, language: str = "en") -> EvalConfig:
+        values = self.model_dump(exclude={"baselines", "clca_strategy", "kl_epsilon", "languages"})
+        values["language"] = language
+        if len(self.languages) > 1:  # the list form has English templates only: ask every language the same way
+            values["battery_form"] = "per_item"
         if self.kl_epsilon is not None:
             values["kl_epsilon"] = self.kl_epsilon
         return EvalConfig(culture=culture, strategy=strategy, **values)

@@ -172,40 +172,71 @@ def adapter_spec(ctx: RunContext, culture: str) -> str:
     return TrainSummary.model_validate_json(path.read_text(encoding="utf-8")).adapter_spec
 
 
+def languages_of(ctx: RunContext, culture: str) -> list[str]:
+    """The languages a culture is evaluated in, resolved (`native` → the card's tag), English first, once each."""
+    from clca.evaluation.language import resolve_languages
+
+    return resolve_languages(ctx.config.evaluation.languages, culture)
+
+
+def _asked_in(strategy: str, language: str) -> bool:
+    from clca.evaluation.language import SYSTEM_TEMPLATES
+
+    return language == "en" or strategy in SYSTEM_TEMPLATES  # a reasoning strategy has English prompts only
+
+
 def run_baselines(ctx: RunContext, culture: str) -> dict[str, Any]:
-    """The student without CLCA, under each prompting strategy (persona = the paper's main baseline)."""
+    """The student without CLCA, under each prompting strategy (persona = the paper's main baseline) and language."""
     from clca.evaluation.runner import run_evaluation
 
     cfg = ctx.config
     backend = ctx.backends.get(cfg.models.student)
     results: dict[str, Any] = {
-        strategy: run_evaluation(backend, cfg.evaluation.for_run(culture, strategy),
-                                 ctx.layout.baseline_eval(culture, strategy)).model_dump(mode="json")
-        for strategy in cfg.evaluation.baselines
+        f"{strategy}@{language}": run_evaluation(backend, cfg.evaluation.for_run(culture, strategy, language),
+                                                 ctx.layout.baseline_eval(culture, strategy, language)
+                                                 ).model_dump(mode="json")
+        for language in languages_of(ctx, culture) for strategy in cfg.evaluation.baselines
+        if _asked_in(strategy, language)
     }
     results["models"] = {"student": _identity(ctx, cfg.models.student)}
     return results
 
 
 def run_clca_eval(ctx: RunContext, culture: str) -> dict[str, Any]:
-    """The CLCA-trained student, evaluated on the same personas, then compared pairwise with the baseline."""
+    """The CLCA-trained student on the same personas, compared pairwise with its baseline in each language, and
+    each model asked in another language compared with itself in English."""
     from clca.evaluation.runner import run_evaluation
-    from clca.evaluation.scoring import compare_runs
 
     cfg, layout = ctx.config, ctx.layout
     student = cfg.models.student.model_copy(update={"spec": adapter_spec(ctx, culture)})
     strategy = cfg.evaluation.clca_strategy
-    summary = run_evaluation(ctx.backends.get(student), cfg.evaluation.for_run(culture, strategy),
-                             layout.clca_eval(culture))
-    result: dict[str, Any] = {"clca": summary.model_dump(mode="json")}
-    baseline_dir = layout.baseline_eval(culture, strategy)
-    if baseline_dir.exists():
-        comparison = compare_runs(layout.clca_eval(culture), baseline_dir, cfg.evaluation.bootstrap_resamples,
-                                  seed=cfg.evaluation.seed)
-        write_json_atomic(layout.comparison(culture), comparison.model_dump(mode="json"))
-        result["comparison"] = {m: v.verdict for m, v in comparison.metrics.items()}
+    result: dict[str, Any] = {}
+    for language in languages_of(ctx, culture):
+        if not _asked_in(strategy, language):
+            continue
+        summary = run_evaluation(ctx.backends.get(student), cfg.evaluation.for_run(culture, strategy, language),
+                                 layout.clca_eval(culture, language))
+        result[f"clca@{language}"] = summary.model_dump(mode="json")
+        pairs = [(layout.clca_eval(culture, language), layout.baseline_eval(culture, strategy, language),
+                  layout.comparison(culture, language))]
+        if language != "en":
+            pairs += [(layout.clca_eval(culture, language), layout.clca_eval(culture),
+                       layout.language_comparison(culture, "clca", language)),
+                      (layout.baseline_eval(culture, strategy, language), layout.baseline_eval(culture, strategy),
+                       layout.language_comparison(culture, "baseline", language))]
+        for a, b, target in pairs:
+            if a.exists() and b.exists():
+                result[target.name] = _compare(ctx, a, b, target)
     result["models"] = {"student+adapter": _identity(ctx, student)}
     return result
+
+
+def _compare(ctx: RunContext, a: Path, b: Path, target: Path) -> dict[str, str]:
+    from clca.evaluation.scoring import compare_runs
+
+    comparison = compare_runs(a, b, ctx.config.evaluation.bootstrap_resamples, seed=ctx.config.evaluation.seed)
+    write_json_atomic(target, comparison.model_dump(mode="json"))
+    return {m: v.verdict for m, v in comparison.metrics.items()}
 
 
 def run_report(ctx: RunContext, scope: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from clca.errors import InputDataError
+from clca.evaluation.language import resolve_languages
 from clca.evaluation.schema import Comparison, MetricValue, Resampling, RunMetrics
 from clca.intents.schema import ConversationIntents
 from clca.jsonl import JsonlStore
@@ -168,20 +169,21 @@ def _reference_rows(culture: str, metrics: RunMetrics) -> list[ResultRow]:
     ]
 
 
-_VERDICT_TEXT = {"a better": "CLCA better beyond noise", "b better": "baseline better beyond noise",
-                 "no significant difference": "no significant difference", "not testable": "not testable"}
+def _verdict_text(verdict: str, candidate: str, baseline: str, reason: str) -> str:
+    text = {"a better": f"{candidate} better beyond noise", "b better": f"{baseline} better beyond noise",
+            "no significant difference": "no significant difference", "not testable": "not testable"}[verdict]
+    return text + (f" ({reason})" if reason and verdict != "no significant difference" else "")
 
 
-def _comparisons(culture: str, compare: Comparison, baseline: str) -> list[ComparisonRow]:
+def _comparisons(culture: str, compare: Comparison, baseline: str, candidate: str = "CLCA") -> list[ComparisonRow]:
     rows = []
     for metric, c in compare.metrics.items():
         if metric not in (*METRICS, "invalid_rate"):
             continue
         ci = c.ci95 or (None, None)
-        verdict = _VERDICT_TEXT[c.verdict] + (f" ({c.reason})" if c.verdict == "not testable" and c.reason else "")
         rows.append(ComparisonRow(culture=culture, metric=METRIC_NAMES.get(metric, metric), baseline=baseline,
-                                  candidate="CLCA", difference=c.a_minus_b, ci_low=ci[0], ci_high=ci[1],
-                                  verdict=verdict))
+                                  candidate=candidate, difference=c.a_minus_b, ci_low=ci[0], ci_high=ci[1],
+                                  verdict=_verdict_text(c.verdict, candidate, baseline, c.reason)))
     return rows
 
 
@@ -222,29 +224,48 @@ def _loss_curve(path: Path) -> list[tuple[int, float]]:
 
 
 class _Evaluations:
-    """One culture's evaluation results, gathered into result rows, comparison rows and plot data."""
+    """One culture's evaluation results in each of its languages, gathered into result rows, comparison rows and
+    plot data (the plots use the English runs)."""
 
-    def __init__(self, layout: RunLayout, culture: str, baselines: list[str], baseline_strategy: str):
-        self.culture = culture
+    def __init__(self, layout: RunLayout, culture: str, baselines: list[str], baseline_strategy: str,
+                 languages: list[str]):
+        self.layout, self.culture, self.baseline_strategy = layout, culture, baseline_strategy
         self.baseline: RunMetrics | None = None
+        self.clca: RunMetrics | None = None
         self.rows: list[ResultRow] = []
         self.references: list[ResultRow] = []
+        self.comparisons: list[ComparisonRow] = []
         self.notes: list[str] = []
+        for language in languages:
+            self._read_language(baselines, language)
+
+    def _read_language(self, baselines: list[str], language: str) -> None:
+        layout, culture, tag = self.layout, self.culture, "" if language == "en" else f" [{language}]"
         for strategy in baselines:
-            metrics = _typed(layout.baseline_eval(culture, strategy) / EvalFiles.METRICS, RunMetrics)
+            metrics = _typed(layout.baseline_eval(culture, strategy, language) / EvalFiles.METRICS, RunMetrics)
             if metrics is None:
-                self.notes.append(f"{culture}: no {strategy} baseline evaluation yet")
+                self.notes.append(f"{culture}: no {strategy} baseline evaluation{tag} yet")
                 continue
-            label = f"{strategy} prompting" + (" (baseline)" if strategy == baseline_strategy else "")
+            label = f"{strategy} prompting" + (" (baseline)" if strategy == self.baseline_strategy else "") + tag
             self.rows.append(_result_row(culture, label, metrics))
-            self.baseline = metrics if strategy == baseline_strategy else self.baseline
-            self.references = self.references or _reference_rows(culture, metrics)
-        self.clca = _typed(layout.clca_eval(culture) / EvalFiles.METRICS, RunMetrics)
-        if self.clca is None:
-            self.notes.append(f"{culture}: the CLCA-trained student has not been evaluated yet")
+            if language == "en":
+                self.baseline = metrics if strategy == self.baseline_strategy else self.baseline
+                self.references = self.references or _reference_rows(culture, metrics)
+        clca = _typed(layout.clca_eval(culture, language) / EvalFiles.METRICS, RunMetrics)
+        if clca is None:
+            self.notes.append(f"{culture}: the CLCA-trained student has not been evaluated{tag} yet")
         else:
-            self.rows.append(_result_row(culture, "CLCA", self.clca))
-        self.comparison = _typed(layout.comparison(culture), Comparison)
+            self.rows.append(_result_row(culture, "CLCA" + tag, clca))
+            self.clca = clca if language == "en" else self.clca
+        baseline_name = f"{self.baseline_strategy} baseline"
+        found = [(layout.comparison(culture, language), baseline_name + tag, "CLCA" + tag)]
+        if language != "en":
+            found += [(layout.language_comparison(culture, "clca", language), "CLCA in English", f"CLCA in {language}"),
+                      (layout.language_comparison(culture, "baseline", language), f"{baseline_name} in English",
+                       f"{baseline_name} in {language}")]
+        for path, baseline, candidate in found:
+            if (comparison := _typed(path, Comparison)) is not None:
+                self.comparisons += _comparisons(culture, comparison, baseline, candidate)
 
     def category_deltas(self) -> dict[str, float]:
         if self.baseline is None or self.clca is None:
@@ -275,11 +296,11 @@ def build_report_data(run_dir: Path) -> ReportData:
         culture_data = _CultureData(layout, culture, dataset_dir)
         data.data_stats.append(culture_data.stats(gate_action))
         found_data.append(culture_data)
-        found = _Evaluations(layout, culture, evaluation.get("baselines", []), baseline_strategy)
+        found = _Evaluations(layout, culture, evaluation.get("baselines", []), baseline_strategy,
+                             resolve_languages(evaluation.get("languages", ["en"]), culture))
         data.notes += found.notes
         data.results += found.rows + found.references  # uniform / majority answers as yardsticks after the models
-        if found.comparison is not None:
-            data.comparisons += _comparisons(culture, found.comparison, f"{baseline_strategy} baseline")
+        data.comparisons += found.comparisons
         if found.baseline is not None and found.clca is not None:
             distribution_panels += [(f"{culture} {t}", labels, series)
                                     for t, labels, series in _moved_questions(found.baseline, found.clca)]

@@ -1,0 +1,45 @@
+"""A run evaluated in English and in the culture's language: the report shows both rows side by side and the
+paired comparison of each model with itself in English, read from the files the pipeline's layout names."""
+
+from __future__ import annotations
+
+from test_eval_compare import BINARY, write_run
+
+from clca.evaluation.scoring import compare_runs, compute_run_metrics
+from clca.jsonl import write_json_atomic
+from clca.layout import EvalFiles, RunLayout
+from clca.pipeline.manifest import Manifest
+from clca.report.build import build_report_data
+
+
+def _evaluation(folder, answers, survey):
+    write_run(folder, answers, survey)
+    write_json_atomic(folder / EvalFiles.METRICS,
+                      compute_run_metrics(folder, bootstrap_resamples=50).model_dump(mode="json"))
+
+
+def test_english_and_native_rows_and_the_language_comparisons(tmp_path):
+    layout = RunLayout(tmp_path / "run")
+    config = {"cultures": ["DEU"], "evaluation": {"baselines": ["persona"], "clca_strategy": "persona",
+                                                  "languages": ["en", "native"]}}
+    layout.run_dir.mkdir()
+    Manifest(name="run", config=config).save(layout.manifest)
+    survey = {q: [0.7, 0.3] for q in BINARY}
+    en = {q: [1, 2, 1] for q in BINARY}
+    de = {q: [2, 2, 1] for q in BINARY}
+    for language, answers in (("en", en), ("de", de)):
+        _evaluation(layout.baseline_eval("DEU", "persona", language), answers, survey)
+        _evaluation(layout.clca_eval("DEU", language), answers, survey)
+    assert layout.clca_eval("DEU", "de").name == "clca.de" and layout.comparison("DEU", "de").name == "compare.de.json"
+    for a, b, target in ((layout.clca_eval("DEU", "de"), layout.clca_eval("DEU"),
+                          layout.language_comparison("DEU", "clca", "de")),
+                         (layout.clca_eval("DEU"), layout.baseline_eval("DEU", "persona"), layout.comparison("DEU"))):
+        write_json_atomic(target, compare_runs(a, b, bootstrap_resamples=50).model_dump(mode="json"))
+
+    data = build_report_data(layout.run_dir)
+    variants = [row.variant for row in data.results if row.kind == "model"]
+    assert variants == ["persona prompting (baseline)", "CLCA", "persona prompting (baseline) [de]", "CLCA [de]"]
+    pairs = {(c.baseline, c.candidate) for c in data.comparisons}
+    assert ("persona baseline", "CLCA") in pairs and ("CLCA in English", "CLCA in de") in pairs
+    kl = next(c for c in data.comparisons if c.candidate == "CLCA in de" and c.metric == "KL")
+    assert kl.difference is not None and kl.difference > 0  # the German answers are further from the survey
