@@ -275,3 +275,51 @@ def test_accuracy_suite_end_to_end_matches_hand_accuracy(embedded_backend, tmp_p
             assert r.raw_output is not None and (r.prediction is None) == (r.invalid_reason is not None)
     if culture is None:
         assert set(metrics["by_country"]) == {"DEU", "JPN"}
+
+
+class _FailingItems:
+    """Fault injection: the real backend, except that option scoring fails for the prompts mentioning `marker`."""
+
+    def __init__(self, backend, marker: str):
+        self.backend, self.marker = backend, marker
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def score_options(self, requests):
+        from clca.llm.base import ScoringFailure
+
+        real = self.backend.score_options(requests)
+        return [ScoringFailure(len(r.options), "injected: server error") if self.marker in r.messages[-1].content
+                else lp for r, lp in zip(requests, real, strict=True)]
+
+
+@pytest.mark.slow
+def test_backend_failures_are_recorded_and_retried_on_rerun(embedded_backend, tmp_path):
+    cfg = SuiteConfig(suite="culturalbench", culture="DEU", data=FIXTURES / "culturalbench_easy.csv",
+                      bootstrap_resamples=0)
+    out = tmp_path / "cb"
+    summary = run_suite(_FailingItems(embedded_backend, "Advent"), cfg, out)
+    assert summary.n_items == 2 and summary.failures == 1
+    failures = [json.loads(line) for line in (out / "suite.failures.jsonl").read_text().splitlines()]
+    assert [(f["id"], f["reason"]) for f in failures] == [("row-2", "injected: server error")]
+    assert summary.overall["accuracy"].ci95 is None
+    summary = run_suite(embedded_backend, cfg, out)  # the server is back: only the failed item is asked again
+    assert summary.n_items == 3 and summary.failures == 0
+    assert sorted(r.id for r in JsonlStore(out / "records.jsonl", SuiteRecord).read()) == ["row-0", "row-1", "row-2"]
+    with pytest.raises(InputDataError, match="every item failed"):
+        run_suite(_FailingItems(embedded_backend, "Germany"), cfg, tmp_path / "all-failed")
+
+
+@pytest.mark.slow
+def test_cli_runs_a_suite_with_overrides(tmp_path):
+    result = CliRunner().invoke(_app(), [
+        "evaluate", "--suite", "culturalbench-hard", "--culture", "DEU", "--data",
+        str(FIXTURES / "culturalbench_hard.csv"), "--out", str(tmp_path / "cli"), "--set", "context=none",
+        "--set", "bootstrap_resamples=100"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["suite"] == "culturalbench-hard" and summary["n_items"] == 4
+    manifest = json.loads((tmp_path / "cli" / "manifest.json").read_text())
+    assert manifest["config"]["context"] == "none" and [p["name"] for p in manifest["prompts"]] == \
+        ["suite_culturalbench_hard.v1"]
