@@ -40,9 +40,22 @@ def evaluate(
     out: Path | None = typer.Option(None, "--out", help="Output folder (reruns resume)."),
     config: Path | None = typer.Option(None, "--config", help="YAML with EvalConfig keys."),
     overrides: list[str] = typer.Option([], "--set", help="KEY=VALUE override, e.g. --set kl_epsilon=1e-3."),
+    suite: str | None = typer.Option(None, "--suite", help="Run a suite instead of the WVS questions: "
+                                     "globalopinionqa | normad | culturalbench | culturalbench-hard."),
+    data: Path | None = typer.Option(None, "--data", help="With --suite: a local copy of its dataset "
+                                     "(csv/json/jsonl/parquet file or folder); default: the hub dataset."),
 ) -> None:
     """Evaluate a model on WVS questions: `clca evaluate --model embedded --culture DEU --out runs/deu`."""
     if ctx.invoked_subcommand is not None:
+        return
+    if suite is not None:
+        from clca.errors import ConfigError
+        from clca.suites.cli import evaluate_suite
+
+        if out is None:
+            raise ConfigError("--out is required: the folder for records, metrics and manifest")
+        evaluate_suite(suite, model=model, api_key_env=api_key_env, out=out, culture=culture, mode=mode, seed=seed,
+                       data=data, overrides=overrides)
         return
     from clca.config import apply_overrides, load_yaml, validate
     from clca.errors import ConfigError
@@ -78,8 +91,11 @@ def compare(
     """Paired two-way bootstrap of two evaluations of the same personas → a verdict per metric, or why none."""
     from clca.evaluation.scoring import compare_runs
     from clca.jsonl import write_json_atomic
+    from clca.suites.cli import is_suite_dir
+    from clca.suites.scoring import compare_suite_runs
 
-    result = compare_runs(a_dir, b_dir, bootstrap_resamples=resamples, seed=seed)
+    compare_fn = compare_suite_runs if is_suite_dir(a_dir) else compare_runs
+    result = compare_fn(a_dir, b_dir, bootstrap_resamples=resamples, seed=seed)
     if out is not None:
         write_json_atomic(out, result.model_dump(mode="json"))
     print_json(result)

@@ -119,3 +119,69 @@ def parse_answer(text: str, codes: list[int], reasoning: bool = False) -> tuple[
     if value not in codes:
         return None, f"{value} is not an option ({', '.join(map(str, codes))})"
     return value, None
+
+
+# ----------------------------------------------------------------------------------------------- self-alignment
+
+SELF_ALIGNMENT_EXAMPLES = 5  # in-context examples per prompt
+SELF_ALIGNMENT_POOL = "social-values"  # the questions examples are drawn from
+
+
+@dataclass(frozen=True)
+class SelfAlignmentStrategy(Strategy):
+    """Self-alignment (Choenni & Shutova 2024): before the question, the same country's answers to *other* survey
+    questions as in-context examples (user: that question; assistant: the country's majority answer in the bundled
+    WVS tables). The asked question is never among its examples; which others are used is fixed per question.
+    """
+
+    n_examples: int = SELF_ALIGNMENT_EXAMPLES
+
+    def examples(self, country: str, question: Question) -> list[tuple[Question, int]]:
+        """The (question, majority answer code) examples shown before `question` for `country`.
+
+        Args:
+            country: ISO3 code whose bundled answers are used.
+            question: the question being asked (excluded).
+
+        Returns:
+            Up to `n_examples` other questions with the country's most common answer, in a fixed order.
+        """
+        from clca.evaluation.questions import load_question_bank
+        from clca.jsonl import stable_hash
+
+        majority = _majority_answers(country)
+        pool = [q for q in load_question_bank().select(SELF_ALIGNMENT_POOL) if q.id != question.id and q.id in majority]
+        pool.sort(key=lambda q: stable_hash([question.id, q.id]))
+        return [(q, majority[q.id]) for q in pool[:self.n_examples]]
+
+    def messages(self, persona: Persona, question: Question) -> list[Message]:
+        user = load_template(self.user_template)
+        out = [Message(role="system", content=load_template(self.system_template).render(persona=persona))]
+        for example, code in self.examples(persona.country, question):
+            out += [Message(role="user", content=user.render(question=example)),
+                    Message(role="assistant", content=str(code))]
+        return [*out, Message(role="user", content=user.render(question=question))]
+
+
+def _majority_answers(country: str) -> dict[str, int]:
+    """The country's most common offered answer per question of the pool, from the bundled tables (cached)."""
+    if country not in _MAJORITY_CACHE:
+        from clca.evaluation.human import bundled_distributions
+        from clca.evaluation.questions import load_question_bank
+
+        questions = {q.id: q for q in load_question_bank().select(SELF_ALIGNMENT_POOL)}
+        out = {}
+        for qid, dist in bundled_distributions(country, list(questions.values())).items():
+            if dist.not_asked or not dist.shares or sum(dist.shares) <= 0:
+                continue
+            code = dist.codes[max(range(len(dist.shares)), key=dist.shares.__getitem__)]
+            if code in questions[qid].answer_codes:  # a majority on an unread option ("hard to say") is no example
+                out[qid] = code
+        _MAJORITY_CACHE[country] = out
+    return _MAJORITY_CACHE[country]
+
+
+_MAJORITY_CACHE: dict[str, dict[str, int]] = {}
+
+register_strategy(SelfAlignmentStrategy("self-alignment", "eval_cultural_system.v1", "eval_question.v2",
+                                        uses_demographics=False))
