@@ -43,3 +43,27 @@ def test_english_and_native_rows_and_the_language_comparisons(tmp_path):
     assert ("persona baseline", "CLCA") in pairs and ("CLCA in English", "CLCA in de") in pairs
     kl = next(c for c in data.comparisons if c.candidate == "CLCA in de" and c.metric == "KL")
     assert kl.difference is not None and kl.difference > 0  # the German answers are further from the survey
+
+
+def test_extra_suites_get_a_row_per_variant_and_their_comparison(tmp_path):
+    from test_suites import _suite_dir
+
+    from clca.suites.scoring import METRICS, compare_suite_runs, compute_suite_metrics
+
+    layout = RunLayout(tmp_path / "run")
+    layout.run_dir.mkdir()
+    config = {"cultures": ["DEU"], "evaluation": {"baselines": [], "suites": [{"suite": "culturalbench"}]}}
+    Manifest(name="run", config=config).save(layout.manifest)
+    gold = [0, 1, 2, 3] * 5
+    clca = _suite_dir(layout.clca_suite("DEU", "culturalbench"), gold, gold, "clca")
+    base = _suite_dir(layout.baseline_suite("DEU", "culturalbench"), [(g + 1) % 4 for g in gold], gold, "base")
+    for folder in (clca, base):
+        write_json_atomic(folder / METRICS, compute_suite_metrics(folder, 100).model_dump(mode="json"))
+    write_json_atomic(layout.suite_comparison("DEU", "culturalbench"),
+                      compare_suite_runs(clca, base, 200).model_dump(mode="json"))
+
+    data = build_report_data(layout.run_dir)
+    assert [(s.variant, s.metrics["accuracy"].value) for s in data.suite_results] == [("persona baseline", 0.0),
+                                                                                     ("CLCA", 1.0)]
+    [accuracy] = [c for c in data.comparisons if c.metric == "culturalbench: accuracy"]
+    assert accuracy.verdict.startswith("CLCA better")

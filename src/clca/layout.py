@@ -136,6 +136,15 @@ class RunLayout:
         """One model (`clca` or `baseline`) asked in `language` vs in English, on the same personas."""
         return self.stage_dir(culture, "evaluate") / f"{safe_component(language, 'language')}_vs_en.{variant}.json"
 
+    def baseline_suite(self, culture: str, suite: str) -> Path:
+        return self.stage_dir(culture, "baseline") / f"suite-{safe_component(suite, 'suite')}"
+
+    def clca_suite(self, culture: str, suite: str) -> Path:
+        return self.stage_dir(culture, "evaluate") / f"suite-{safe_component(suite, 'suite')}"
+
+    def suite_comparison(self, culture: str, suite: str) -> Path:
+        return self.stage_dir(culture, "evaluate") / f"compare.suite-{safe_component(suite, 'suite')}.json"
+
     def report_files(self) -> Path:
         return self.run_dir / REPORT_FILES
 

@@ -464,7 +464,8 @@ def paired_test(diff_samples: np.ndarray, metric: str, units: ResamplingUnits,
     """Verdict for A − B that refuses to decide from degenerate evidence.
 
     Not testable when: fewer than `MIN_QUESTIONS_FOR_TEST` questions; non-finite resamples; a zero-width interval
-    (every resample gives the same difference, e.g. one persona and no question resampling); or, when
+    (every resample gives the same difference, e.g. one persona and no question resampling) unless at least
+    `MIN_DIFFERING_QUESTIONS` questions differ, all by the same amount (a sign test then decides); or, when
     `per_question_diff` is given, fewer than `MIN_DIFFERING_QUESTIONS` questions on which A and B differ at all.
     Otherwise the verdict of `paired_verdict` (95% percentile interval excluding 0). With fewer than
     `MIN_PERSONAS_FOR_PERSONA_LEVEL` personas the verdict is a question-level one (`units.scope` says so).
@@ -496,7 +497,9 @@ def paired_test(diff_samples: np.ndarray, metric: str, units: ResamplingUnits,
         differing = int(np.sum(np.abs(known[np.isfinite(known)]) > 1e-12))
     if ci == (0.0, 0.0) and not np.any(diff_samples):
         return refuse("A and B give identical values in every resample", ci, differing)
-    if ci[1] - ci[0] <= 1e-12 * max(1.0, abs(ci[0])):
+    # every resample giving the same difference is degenerate evidence (one unit, nothing resampled) — unless that
+    # is because enough units differ, all by the same amount, which the sign test below judges
+    if ci[1] - ci[0] <= 1e-12 * max(1.0, abs(ci[0])) and (differing is None or differing < MIN_DIFFERING_QUESTIONS):
         return refuse(f"the {level:.0%} interval has zero width (every resample gives {ci[0]:.4g})", ci, differing)
     if differing is not None and differing < MIN_DIFFERING_QUESTIONS:
         return refuse(f"A and B differ on only {differing} of {units.n_questions} questions (a two-sided 5% test "

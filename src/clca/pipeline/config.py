@@ -18,6 +18,7 @@ from clca.layout import safe_component
 from clca.llm.config import ModelConfig
 from clca.roleplay.config import RoleplayConfig
 from clca.scenarios.config import ScenariosConfig
+from clca.suites.config import SuiteConfig
 from clca.training.config import DatasetConfig, TrainConfig
 
 ROLES = ("adapter", "agent_a", "agent_b", "judge", "intents")
@@ -61,6 +62,15 @@ class ScenarioSourceSection(ScenariosConfig):
         return self
 
 
+class SuiteSection(StrictModel):
+    """One extra evaluation suite for the baseline and the CLCA student (`clca.suites`; README "Beyond the 44")."""
+
+    suite: str = Field(description="globalopinionqa | normad | culturalbench | culturalbench-hard")
+    data: Path | None = Field(None, description="local copy of the dataset; None = the hub dataset")
+    mode: Literal["generate", "logprob"] = "logprob"
+    limit: int | None = Field(None, ge=1, description="first N items of the culture only")
+
+
 class EvaluationSection(StrictModel):
     """WVS evaluation of the student before (prompting baselines) and after CLCA training, on the same personas.
 
@@ -85,9 +95,14 @@ class EvaluationSection(StrictModel):
     sample_temperature: float = Field(1.0, gt=0.0, le=2.0)
     kl_epsilon: float | None = Field(None, gt=0, lt=0.1, description="None = the evaluation default")
     bootstrap_resamples: int = Field(1000, ge=0, le=MAX_RESAMPLES)
+    suites: list[SuiteSection] = Field(default_factory=list, description="suites beyond the 44 WVS questions")
+
+    def for_suite(self, culture: str, section: SuiteSection) -> SuiteConfig:
+        return SuiteConfig(suite=section.suite, culture=culture, data=section.data, mode=section.mode,
+                           limit=section.limit, seed=self.seed, bootstrap_resamples=self.bootstrap_resamples)
 
     def for_run(self, culture: str, strategy: str, language: str = "en") -> EvalConfig:
-        values = self.model_dump(exclude={"baselines", "clca_strategy", "kl_epsilon", "languages"})
+        values = self.model_dump(exclude={"baselines", "clca_strategy", "kl_epsilon", "languages", "suites"})
         values["language"] = language
         if len(self.languages) > 1:  # the list form has English templates only: ask every language the same way
             values["battery_form"] = "per_item"

@@ -198,14 +198,25 @@ def run_baselines(ctx: RunContext, culture: str) -> dict[str, Any]:
         for language in languages_of(ctx, culture) for strategy in cfg.evaluation.baselines
         if _asked_in(strategy, language)
     }
+    results.update(_run_suites(ctx, culture, backend, ctx.layout.baseline_suite))
     results["models"] = {"student": _identity(ctx, cfg.models.student)}
     return results
+
+
+def _run_suites(ctx: RunContext, culture: str, backend, folder_of) -> dict[str, Any]:
+    from clca.suites.runner import run_suite
+
+    return {f"suite:{section.suite}": run_suite(backend, ctx.config.evaluation.for_suite(culture, section),
+                                                folder_of(culture, section.suite)).model_dump(mode="json")
+            for section in ctx.config.evaluation.suites}
 
 
 def run_clca_eval(ctx: RunContext, culture: str) -> dict[str, Any]:
     """The CLCA-trained student on the same personas, compared pairwise with its baseline in each language, and
     each model asked in another language compared with itself in English."""
     from clca.evaluation.runner import run_evaluation
+    from clca.evaluation.scoring import compare_runs
+    from clca.suites.scoring import compare_suite_runs
 
     cfg, layout = ctx.config, ctx.layout
     student = cfg.models.student.model_copy(update={"spec": adapter_spec(ctx, culture)})
@@ -226,15 +237,19 @@ def run_clca_eval(ctx: RunContext, culture: str) -> dict[str, Any]:
                        layout.language_comparison(culture, "baseline", language))]
         for a, b, target in pairs:
             if a.exists() and b.exists():
-                result[target.name] = _compare(ctx, a, b, target)
+                result[target.name] = _compare(ctx, a, b, target, compare_runs)
+    result.update(_run_suites(ctx, culture, ctx.backends.get(student), layout.clca_suite))
+    for section in cfg.evaluation.suites:
+        target = layout.suite_comparison(culture, section.suite)
+        result[target.name] = _compare(ctx, layout.clca_suite(culture, section.suite),
+                                       layout.baseline_suite(culture, section.suite), target, compare_suite_runs)
     result["models"] = {"student+adapter": _identity(ctx, student)}
     return result
 
 
-def _compare(ctx: RunContext, a: Path, b: Path, target: Path) -> dict[str, str]:
-    from clca.evaluation.scoring import compare_runs
-
-    comparison = compare_runs(a, b, ctx.config.evaluation.bootstrap_resamples, seed=ctx.config.evaluation.seed)
+def _compare(ctx: RunContext, a: Path, b: Path, target: Path, compare) -> dict[str, str]:
+    """Compare two evaluation folders with `compare` (WVS or suite), write the result to `target`."""
+    comparison = compare(a, b, ctx.config.evaluation.bootstrap_resamples, seed=ctx.config.evaluation.seed)
     write_json_atomic(target, comparison.model_dump(mode="json"))
     return {m: v.verdict for m, v in comparison.metrics.items()}
 

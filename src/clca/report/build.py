@@ -31,10 +31,12 @@ from clca.report.model import (
     ResultRow,
     SampleConversation,
     SampleTurn,
+    SuiteRow,
 )
 from clca.report.render import render_html, render_markdown
 from clca.roleplay.schema import Conversation
 from clca.scenarios.schema import Scenario
+from clca.suites.schema import SuiteComparison, SuiteMetrics
 from clca.training.dataset import load_manifest
 
 METRICS = ("kl", "js", "emd", "accuracy")
@@ -175,7 +177,8 @@ def _verdict_text(verdict: str, candidate: str, baseline: str, reason: str) -> s
     return text + (f" ({reason})" if reason and verdict != "no significant difference" else "")
 
 
-def _comparisons(culture: str, compare: Comparison, baseline: str, candidate: str = "CLCA") -> list[ComparisonRow]:
+def _comparisons(culture: str, compare: Comparison | SuiteComparison, baseline: str,
+                 candidate: str = "CLCA") -> list[ComparisonRow]:
     rows = []
     for metric, c in compare.metrics.items():
         if metric not in (*METRICS, "invalid_rate"):
@@ -274,6 +277,22 @@ class _Evaluations:
                 for cat, values in self.baseline.by_category.items() if cat in self.clca.by_category}
 
 
+def _suites(layout: RunLayout, culture: str, suites: list[str]) -> tuple[list[SuiteRow], list[ComparisonRow]]:
+    """Each extra suite's baseline and CLCA rows and their paired comparison (what is there so far)."""
+    rows, comparisons = [], []
+    for suite in suites:
+        for variant, folder in (("persona baseline", layout.baseline_suite(culture, suite)),
+                                ("CLCA", layout.clca_suite(culture, suite))):
+            if (m := _typed(folder / EvalFiles.METRICS, SuiteMetrics)) is not None:
+                rows.append(SuiteRow(culture=culture, suite=m.title, license=m.license, variant=variant,
+                                     metrics={k: _estimate(v) for k, v in m.overall.items()}, n_items=m.n_items,
+                                     invalid_answers=m.invalid_answers, failures=m.failures))
+        if (c := _typed(layout.suite_comparison(culture, suite), SuiteComparison)) is not None:
+            comparisons += [row.model_copy(update={"metric": f"{suite}: {row.metric}"})
+                            for row in _comparisons(culture, c, "persona baseline")]  # type: ignore[arg-type]
+    return rows, comparisons
+
+
 def build_report_data(run_dir: Path) -> ReportData:
     """Everything the report shows, read from a run directory's artifacts (nothing is recomputed)."""
     layout = RunLayout(run_dir)
@@ -301,6 +320,9 @@ def build_report_data(run_dir: Path) -> ReportData:
         data.notes += found.notes
         data.results += found.rows + found.references  # uniform / majority answers as yardsticks after the models
         data.comparisons += found.comparisons
+        suite_rows, suite_comparisons = _suites(layout, culture, [s["suite"] for s in evaluation.get("suites", [])])
+        data.suite_results += suite_rows
+        data.comparisons += suite_comparisons
         if found.baseline is not None and found.clca is not None:
             distribution_panels += [(f"{culture} {t}", labels, series)
                                     for t, labels, series in _moved_questions(found.baseline, found.clca)]

@@ -72,6 +72,19 @@ class ResultRow(_Model):
     scale_variants: dict[str, str] = Field(default_factory=dict)
 
 
+class SuiteRow(_Model):
+    """One model's result on one extra suite (GlobalOpinionQA, NormAd, CulturalBench)."""
+
+    culture: str
+    suite: str  # its title
+    license: str
+    variant: str  # "persona baseline" | "CLCA"
+    metrics: dict[str, Estimate]
+    n_items: int
+    invalid_answers: int
+    failures: int
+
+
 class ComparisonRow(_Model):
     culture: str
     metric: str
@@ -93,5 +106,6 @@ class ReportData(_Model):
     rejected_sample: SampleConversation | None = None  # one dropped conversation, with the reason
     results: list[ResultRow] = Field(default_factory=list)
     comparisons: list[ComparisonRow] = Field(default_factory=list)
+    suite_results: list[SuiteRow] = Field(default_factory=list)
     plots: dict[str, str] = Field(default_factory=dict)  # caption → PNG path relative to the report
     notes: list[str] = Field(default_factory=list)
