@@ -8,7 +8,7 @@ from test_eval_compare import BINARY, write_run
 from clca.evaluation.scoring import compare_runs, compute_run_metrics
 from clca.jsonl import write_json_atomic
 from clca.layout import EvalFiles, RunLayout
-from clca.pipeline.manifest import Manifest
+from clca.run_manifest import Manifest
 from clca.report.build import build_report_data
 
 

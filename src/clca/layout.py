@@ -3,7 +3,7 @@
 This module is the one owner of paths. Stages, the pipeline and the report ask it for a path instead of joining
 names by hand, so a file can be renamed or moved in one place:
 
-    runs/<name>/manifest.json                          the run manifest (`clca.pipeline.manifest`)
+    runs/<name>/manifest.json                          the run manifest (`clca.run_manifest`)
     runs/<name>/<culture>/<stage>/…                    per-culture stages (culture, scenarios, roleplay, …)
     runs/<name>/shared/{dataset,train}/…               one adapter trained for all cultures (`adapter: shared`)
     runs/<name>/report.{md,html}, report_files/        the report

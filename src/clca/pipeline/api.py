@@ -8,7 +8,7 @@ from clca.config import load_config
 from clca.layout import RunLayout
 from clca.pipeline.config import RunConfig
 from clca.pipeline.context import RunContext
-from clca.pipeline.manifest import Manifest
+from clca.run_manifest import Manifest
 from clca.pipeline.runner import Runner
 from clca.pipeline.stages import pipeline_stages
 

@@ -20,7 +20,7 @@ from clca.intents.schema import ConversationIntents
 from clca.jsonl import JsonlStore
 from clca.judge.schema import Judgement
 from clca.layout import SHARED_SCOPE, EvalFiles, RunLayout, failures_path
-from clca.pipeline.manifest import Manifest
+from clca.run_manifest import Manifest
 from clca.records import Failure, utc_now
 from clca.report import plots
 from clca.report.model import (

@@ -1,4 +1,5 @@
-"""The run manifest: what each stage of a run did, with which config, producing which files.
+"""The run manifest (`runs/<name>/manifest.json`, its path owned by `clca.layout`), written by the pipeline and read
+by the report: per stage and scope its status, fingerprint, config, models, summary and output hashes.
 
 `runs/<name>/manifest.json` is rewritten atomically after every state change. A stage is *done* when its
 status is "done", its fingerprint (config + models + upstream fingerprints) matches the current one, and its
