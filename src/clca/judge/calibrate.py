@@ -75,7 +75,7 @@ def load_calibration_set(path: str | Path | None = None) -> list[CalibrationItem
     path = Path(path) if path is not None else CALIBRATION_SET
     if not path.is_file():
         raise InputDataError(f"{path}: calibration set not found — check the path")
-    items = JsonlStore(path, CalibrationItem).read()
+    items = JsonlStore(path, CalibrationItem, key=lambda item: item.conversation.id).read()
     if not items:
         raise InputDataError(f"{path}: the calibration set is empty")
     return items
