@@ -159,8 +159,9 @@ def run_logprob_chain(tmp, server: OpenAICompatServer, conversations: list[Conve
     path, judgements, intents = tmp / "conversations.jsonl", tmp / "judgements.jsonl", tmp / "intents.jsonl"
     JsonlStore(path, Conversation).write_all(conversations)
     run_judge(path, judgements, model, config=JudgeConfig(mode="logprob", group_size=4))
-    run_intents(path, intents, model, config=IntentsConfig(kind_mode="logprob", group_size=4),
-                judgements_path=judgements)
+    if any(j.keep for j in JsonlStore(judgements, Judgement).read()):  # else intents stops: nothing to label
+        run_intents(path, intents, model, config=IntentsConfig(kind_mode="logprob", group_size=4),
+                    judgements_path=judgements)
     model.close()
     return {"judgements": JsonlStore(judgements, Judgement).read(),
             "intents": JsonlStore(intents, ConversationIntents).read()}

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from clca.locking import LOCK_NAME, OutputLocked, lock_output_dir, lock_output_file
+from clca.outdir import MARKER, claim_output_dir
 
 HOLD = textwrap.dedent("""
     import sys
@@ -57,12 +58,13 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
 
 def test_a_second_evaluate_on_a_locked_folder_exits_2_naming_the_folder_and_the_holder(tmp_path, holder) -> None:
     out = tmp_path / "eval"
+    claim_output_dir(out, "evaluation")  # as the first clca process did before taking the lock
     process = holder("dir", out)
     result = clca("evaluate", "--culture", "DEU", "--questions", "Q1", "--mode", "generate", "--out", str(out),
                   "--model", "openai:m@http://127.0.0.1:9/v1")
     line = one_error_line(result)
     assert f"output folder {out} is in use by another clca process (PID {process.pid})" in line, line
-    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # the second process wrote nothing
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, LOCK_NAME]  # the second process wrote nothing
 
 
 def test_a_second_clca_run_on_a_locked_run_directory_exits_2_and_runs_once_the_holder_is_gone(tmp_path,

@@ -63,6 +63,7 @@ def evaluate(
     from clca.evaluation.config import EvalConfig
     from clca.evaluation.runner import run_evaluation
     from clca.locking import lock_output_dir
+    from clca.outdir import claim_output_dir
 
     if out is None:
         raise ConfigError("--out is required: the folder for records, metrics and manifest")
@@ -72,6 +73,7 @@ def evaluate(
              "language": language, "allow_unreviewed_translation": allow_unreviewed_translation or None}
     data.update({key: value for key, value in flags.items() if value is not None})
     cfg = validate(EvalConfig, apply_overrides(data, overrides), str(config) if config else "command line")
+    out = claim_output_dir(out, "evaluation")  # before the lock (no lock file in a user's folder) and the model
     backend = open_model(model, api_key_env)
     try:
         with lock_output_dir(out):

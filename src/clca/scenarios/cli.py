@@ -43,7 +43,7 @@ def adapt_command(
     card = get_culture(culture)
     cfg = _config(config, overrides, n, seed)
     seed_list = load_seed_scenarios(seeds)  # validate inputs before loading a model
-    with lock_output_file(out), open_model(model, api_key_env) as backend:
+    with open_model(model, api_key_env) as backend, lock_output_file(out):
         print_json(adapt_scenarios(seed_list, card, backend, out, config=cfg))
 
 
@@ -66,7 +66,7 @@ def from_norms_command(
     card = get_culture(culture)
     cfg = _config(config, overrides, n, seed)
     read_norms(norms)  # validate before loading a model
-    with lock_output_file(out), open_model(model, api_key_env) as backend:
+    with open_model(model, api_key_env) as backend, lock_output_file(out):
         print_json(scenarios_from_norms(norms, card, backend, out, config=cfg))
 
 

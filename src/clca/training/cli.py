@@ -10,6 +10,7 @@ import typer
 
 from clca.config import apply_overrides, load_yaml, validate
 from clca.locking import lock_output_dir
+from clca.outdir import claim_output_dir
 
 dataset_app = typer.Typer(help="Build the multi-task training dataset from role-play, judge and intent records.",
                           no_args_is_help=True)
@@ -43,7 +44,7 @@ def build_cmd(
 
     values = _section(config, "dataset", overrides, {"tasks": tasks, "data": data, "student": student})
     cfg = validate(DatasetConfig, values, str(config) if config else "options")
-    with lock_output_dir(out):
+    with lock_output_dir(claim_output_dir(out, "dataset")):  # claimed first: no lock file in a user's folder
         manifest = build_dataset(conversations, out, cfg, judgements_path=judgements, intents_path=intents)
     counts = manifest.counts
     typer.echo(
@@ -69,7 +70,8 @@ def train_cmd(
 
     values = _section(config, "train", overrides, {"student": student, "preset": preset, "max_steps": max_steps})
     cfg = validate(TrainConfig, values, str(config) if config else "options")
-    with lock_output_dir(out, main_process_only=True):  # every torchrun rank runs this command
+    # claimed first (no lock file in a user's folder); every torchrun rank runs this command
+    with lock_output_dir(claim_output_dir(out, "adapter"), main_process_only=True):
         summary = train(dataset, out, cfg)
     if os.environ.get("RANK", "0") != "0":  # under torchrun/accelerate only the main process reports
         return
