@@ -50,6 +50,9 @@ class GenerationRequest(BaseModel):
     no_repeat_ngram_size: int | None = Field(None, ge=1)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    # Replica affinity (several base URLs): requests with the same key go to the same server, so a conversation's
+    # turns reuse that server's prefix cache. Routing only: left out of dumps, so never part of a cache key.
+    routing_key: str | None = Field(None, exclude=True)
 
     @model_serializer(mode="wrap")
     def _drop_unset_penalties(self, handler):

@@ -8,7 +8,9 @@
   per request versus 0.95 ms for httpx (1,200 chat requests at concurrency 64 against the local test server);
 - retries (up to `cfg.max_retries`) on 429, 408, 5xx, timeouts, connection errors and malformed/empty replies,
   with exponential backoff and jitter starting at `cfg.retry_backoff_s`; a server's Retry-After wins;
-- several base URLs are used round-robin, attempt by attempt (a retry goes to the next server);
+- several base URLs are used round-robin, attempt by attempt (a retry goes to the next server); a request with a
+  `routing_key` (role-play: the conversation id) keeps to its own replica instead (affinity, see
+  `clca.llm.circuit`), so each turn reuses the prefix cache that replica built for the earlier turns;
 - connection failures (refused, unreachable, DNS) go to a circuit breaker per base URL (`clca.llm.circuit`): the
   replica leaves the rotation, one probe at a time tests it, requests wait together without spending retries, and
   when every replica has been unreachable for `cfg.down_after_s` the stage stops with one line (`BackendError`);
@@ -267,10 +269,10 @@ class OpenAIBackend(Backend):
             raise _Retryable(f"reply without choices from {url}")
         return data
 
-    async def _post(self, path: str, payload: dict, validate) -> tuple[Any, int, float]:
+    async def _post(self, path: str, payload: dict, validate, key: str | None = None) -> tuple[Any, int, float]:
         """POST with retries; returns (validate(data), attempts, seconds since the first attempt was sent — time
         spent queueing for a concurrency slot excluded). Raises _Retryable/_Fatal when giving up, BackendError when
-        every replica has been unreachable for `cfg.down_after_s`."""
+        every replica has been unreachable for `cfg.down_after_s`. `key`: the routing key (replica affinity)."""
         session, slots = await self._http_session()
         assert self._pool is not None
         first_sent: float | None = None
@@ -279,7 +281,7 @@ class OpenAIBackend(Backend):
         for attempt in range(self.cfg.max_retries + 1):
             while True:  # connection failures spend no retry: the replica pool decides when to try again
                 async with slots:  # released while backing off: others use the slot
-                    url, probe = await self._pool.acquire()
+                    url, probe = await self._pool.acquire(key)
                     if first_sent is None:
                         first_sent = time.perf_counter()
                     tries += 1
@@ -391,7 +393,7 @@ class OpenAIBackend(Backend):
         started = time.perf_counter()
         try:
             (text, finish, usage), attempts, latency = await self._post(
-                "/chat/completions", self._chat_payload(request), self._parse_chat
+                "/chat/completions", self._chat_payload(request), self._parse_chat, request.routing_key
             )
         except _Fatal as exc:
             if exc.affects_every_request:
