@@ -115,6 +115,19 @@ class ModelIdentity(BaseModel):
     weights_sha256: str | None = None  # hash of the weights file(s) when local
     adapter: str | None = None  # adapter path
     adapter_sha256: str | None = None
+    # OpenAI-compatible servers: the engine and its version as the server reports them (vLLM's /version, the
+    # model's owned_by, the Server header); engine upgrades change outputs, so they are part of the identity
+    engine: str | None = None
+    engine_version: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unknown_engine(self, handler):
+        """Unset engine fields are left out, so identities (and cache keys) of local models stay what they were."""
+        data = handler(self)
+        for name in ("engine", "engine_version"):
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 ProgressCallback = Callable[[int], None]  # called with the number of newly finished items

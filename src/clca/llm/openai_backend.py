@@ -205,11 +205,22 @@ class OpenAIBackend(Backend):
         self._http: _HttpRuntime | None = None
         self._runtime_lock = threading.Lock()
         self._finalizer: weakref.finalize | None = None
-        self._identity = ModelIdentity(backend="openai", model=self.model_name)
+        self._identity: ModelIdentity | None = None
 
     @property
     def identity(self) -> ModelIdentity:
-        return self._identity
+        """The served model plus the engine and version its servers report (asked once, on first use)."""
+        with self._runtime_lock:
+            if self._identity is None:
+                from clca.llm.engine import combine, probe_engine
+
+                headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+                tls = _tls_context() if any(u.startswith("https:") for u in self.base_urls) else None
+                info = combine([probe_engine(url, self.model_name, headers, min(self.cfg.timeout_s, 5.0), tls)
+                                for url in self.base_urls])
+                self._identity = ModelIdentity(backend="openai", model=self.model_name, engine=info.engine,
+                                               engine_version=info.version)
+            return self._identity
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend(model={self.model_name!r}, base_urls={self.base_urls!r})"
