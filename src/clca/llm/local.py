@@ -37,7 +37,13 @@ from clca.llm.base import (
 )
 from clca.llm.config import ModelConfig
 from clca.llm.spec import BackendSpec
-from clca.llm.weights import combined_sha256, embedded_model_dir, weight_files
+from clca.llm.weights import (  # noqa: F401 - the adapter helpers are also imported from here
+    adapter_sha256,
+    check_adapter_dir,
+    combined_sha256,
+    embedded_model_dir,
+    weight_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +66,6 @@ def _resolve_dtype(option: str, device: torch.device) -> torch.dtype:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[option]
-
-
-def check_adapter_dir(path: str) -> Path:
-    adapter = Path(path).expanduser()
-    if not (adapter / "adapter_config.json").is_file():
-        raise BackendError(
-            f"adapter {path!r} is not a LoRA adapter directory (no adapter_config.json) — "
-            "point '+adapter=' at the folder written by `clca train`"
-        )
-    return adapter.resolve()
-
-
-def adapter_sha256(adapter: Path) -> str:
-    files = [adapter / "adapter_config.json", *sorted(adapter.glob("adapter_model.*"))]
-    return combined_sha256([f for f in files if f.is_file()])
 
 
 class LocalBackend(Backend):

@@ -62,6 +62,7 @@ from clca.llm.base import (
 )
 from clca.llm.config import ModelConfig
 from clca.llm.spec import BackendSpec
+from clca.llm.weights import adapter_sha256, check_adapter_dir
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -199,6 +200,8 @@ class OpenAIBackend(Backend):
                     f"set — export {cfg.api_key_env}=<your API key>"
                 )
             self._api_key = key
+        if cfg.served_adapter:  # fail at once, in one line, not when the first record's provenance is written
+            check_adapter_dir(cfg.served_adapter)
         self._proxies = {url: _env_proxy(url) for url in self.base_urls}
         self._pool: ReplicaPool | None = None
         self._tokenizer = None
@@ -218,8 +221,10 @@ class OpenAIBackend(Backend):
                 tls = _tls_context() if any(u.startswith("https:") for u in self.base_urls) else None
                 info = combine([probe_engine(url, self.model_name, headers, min(self.cfg.timeout_s, 5.0), tls)
                                 for url in self.base_urls])
+                adapter = check_adapter_dir(self.cfg.served_adapter) if self.cfg.served_adapter else None
                 self._identity = ModelIdentity(backend="openai", model=self.model_name, engine=info.engine,
-                                               engine_version=info.version)
+                                               engine_version=info.version, adapter=str(adapter) if adapter else None,
+                                               adapter_sha256=adapter_sha256(adapter) if adapter else None)
             return self._identity
 
     def __repr__(self) -> str:  # never show the key

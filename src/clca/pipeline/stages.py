@@ -166,6 +166,16 @@ def adapter_spec(ctx: RunContext, culture: str) -> str:
     return TrainSummary.model_validate_json(path.read_text(encoding="utf-8")).adapter_spec
 
 
+def clca_student(ctx: RunContext, culture: str) -> ModelConfig:
+    """The trained student for `culture`: on the server that serves its adapter by name (`models.student_served`),
+    or the local student with the adapter loaded."""
+    models = ctx.config.models
+    if models.student_served is not None:
+        scope = train_scope_of(ctx, culture)
+        return models.served_student(culture, scope, str(ctx.layout.adapter(scope)))
+    return models.student.model_copy(update={"spec": adapter_spec(ctx, culture)})
+
+
 def run_baselines(ctx: RunContext, culture: str) -> dict[str, Any]:
     """The student without CLCA, under each prompting strategy (persona = the paper's main baseline)."""
     from clca.evaluation.runner import run_evaluation
@@ -187,7 +197,7 @@ def run_clca_eval(ctx: RunContext, culture: str) -> dict[str, Any]:
     from clca.evaluation.scoring import compare_runs
 
     cfg, layout = ctx.config, ctx.layout
-    student = cfg.models.student.model_copy(update={"spec": adapter_spec(ctx, culture)})
+    student = clca_student(ctx, culture)
     strategy = cfg.evaluation.clca_strategy
     summary = run_evaluation(ctx.backends.get(student), cfg.evaluation.for_run(culture, strategy),
                              layout.clca_eval(culture))
@@ -237,8 +247,11 @@ def baseline_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
 
 
 def clca_eval_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
-    return {"evaluation": _section_of_eval(ctx, exclude={"baselines"}),
-            "student": _model_fingerprint(ctx.config.models.student)}
+    settings = {"evaluation": _section_of_eval(ctx, exclude={"baselines"}),
+                "student": _model_fingerprint(ctx.config.models.student)}
+    if ctx.config.models.student_served is not None:  # only when set: fingerprints of local runs stay as they were
+        settings["student_served"] = _model_fingerprint(ctx.config.models.student_served)
+    return settings
 
 
 def _section_of_eval(ctx: RunContext, exclude: set[str]) -> dict[str, Any]:
