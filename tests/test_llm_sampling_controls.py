@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from test_roleplay_support import make_scenario
+from builders_roleplay import make_scenario
 
 from clca.errors import BackendError
 from clca.llm import GenerationRequest, Message, load_backend
