@@ -9,8 +9,8 @@ import math
 
 import pytest
 import torch
-from builders_roleplay import make_scenario
 
+from builders_roleplay import make_scenario
 from clca.errors import BackendError
 from clca.llm import GenerationRequest, Message, load_backend
 from clca.llm.base import ModelIdentity
