@@ -100,7 +100,8 @@ def test_adapter_is_loaded_and_changes_the_model(embedded_backend, tmp_path):
     adapted = load_backend(f"embedded+adapter={tmp_path / 'adapter'}", cache=False)
     try:
         assert adapted.identity.adapter == str((tmp_path / "adapter").resolve())
-        assert adapted.identity.adapter_sha256 and adapted.identity.weights_sha256 == embedded_backend.identity.weights_sha256
+        assert adapted.identity.adapter_sha256
+        assert adapted.identity.weights_sha256 == embedded_backend.identity.weights_sha256
         request = [OptionScoringRequest(messages=CAPITAL, options=["Paris", "London"])]
         assert adapted.score_options(request)[0] != pytest.approx(embedded_backend.score_options(request)[0], abs=1e-3)
     finally:

@@ -50,6 +50,9 @@ class GenerationRequest(BaseModel):
     no_repeat_ngram_size: int | None = Field(None, ge=1)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    # Replica affinity (several base URLs): requests with the same key go to the same server, so a conversation's
+    # turns reuse that server's prefix cache. Routing only: left out of dumps, so never part of a cache key.
+    routing_key: str | None = Field(None, exclude=True)
 
     @model_serializer(mode="wrap")
     def _drop_unset_penalties(self, handler):
@@ -113,6 +116,19 @@ class ModelIdentity(BaseModel):
     adapter: str | None = None  # adapter path
     adapter_sha256: str | None = None
     server: str | None = None  # served models: base URL(s), so two servers with one model name never share answers
+    # OpenAI-compatible servers: the engine and its version as the server reports them (vLLM's /version, the
+    # model's owned_by, the Server header); engine upgrades change outputs, so they are part of the identity
+    engine: str | None = None
+    engine_version: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unknown_engine(self, handler):
+        """Unset engine fields are left out, so identities (and cache keys) of local models stay what they were."""
+        data = handler(self)
+        for name in ("engine", "engine_version"):
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 ProgressCallback = Callable[[int], None]  # called with the number of newly finished items

@@ -4,9 +4,14 @@ All requests of a backend share one `ReplicaPool`, which lives on the backend's 
 loop's thread touches it). Per replica:
 
 - a connection failure (refused, unreachable, DNS) opens its circuit: the replica leaves the rotation, and instead
-  of every request backing off on its own, one probe at a time tests it, at growing intervals
+  of every request backing off on its own, one probe at a time tests it (a request whose probe finds it still
+  down moves on to another replica at no cost), at growing intervals
   (`probe_backoff_s` doubling up to `MAX_PROBE_INTERVAL_S`); any reply from it closes the circuit again;
 - a reply with Retry-After (429/503) pauses the replica as a whole until then;
+- a request with a routing key (e.g. a conversation's id) goes to the first usable replica in that key's own
+  stable order (rendezvous hashing), so every turn of a conversation reaches the replica that holds its prefix in
+  cache; while that replica is down or paused the key's next replica takes over, and the key returns when it is
+  back. Requests without a key go round-robin;
 - requests wait together while no replica is usable; when every replica has been unreachable for `down_after_s`
   (the last probe after that bound failed too), every waiting request raises the same one-line `BackendError`.
 
@@ -17,6 +22,7 @@ without any item recorded as failed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -67,8 +73,11 @@ class ReplicaPool:
         self._clock = clock
         self._changed: asyncio.Event | None = None
 
-    async def acquire(self) -> tuple[str, bool]:
+    async def acquire(self, key: str | None = None) -> tuple[str, bool]:
         """Wait for a usable replica.
+
+        Args:
+            key: routing key (affinity): requests with the same key use the same replica while it is usable.
 
         Returns:
             (url, is_probe): a closed replica in rotation, or an open one this request is to probe.
@@ -78,7 +87,7 @@ class ReplicaPool:
         """
         while True:
             now = self._clock()
-            chosen = self._choose(now)
+            chosen = self._choose(now, key)
             if chosen is not None:
                 return chosen
             if self._all_down():
@@ -126,13 +135,39 @@ class ReplicaPool:
         self._notify()
 
     # ---- internals -----------------------------------------------------------------------------------------
-    def _choose(self, now: float) -> tuple[str, bool] | None:
+    def preference(self, key: str) -> list[str]:
+        """The replicas in `key`'s order of preference: highest sha256(key, url) first, so the order is the same in
+        every process and removing one replica moves only the keys that preferred it."""
+        def weight(circuit: _Circuit) -> bytes:
+            return hashlib.sha256(f"{key}\0{circuit.url}".encode()).digest()
+
+        return [c.url for c in sorted(self._circuits, key=weight, reverse=True)]
+
+    def _choose(self, now: float, key: str | None = None) -> tuple[str, bool] | None:
+        # a due probe goes first, even while other replicas answer: else a replica that was down would never
+        # rejoin the rotation (nor get its conversations back) as long as another one is up; a keyed request
+        # probes only a replica it prefers to every usable one (its home), so no conversation is moved for it
+        if key is not None:
+            for url in self.preference(key):
+                circuit = self._by_url[url]
+                if circuit.closed_and_free(now):
+                    return url, False
+                if circuit.may_probe(now):
+                    circuit.probing = True
+                    return url, True
+            return None
+        probe = self._probe_choice(now)
+        if probe is not None:
+            return probe
         n = len(self._circuits)
         for k in range(n):
             index = (self._next + k) % n
             if self._circuits[index].closed_and_free(now):
                 self._next = (index + 1) % n
                 return self._circuits[index].url, False
+        return None
+
+    def _probe_choice(self, now: float) -> tuple[str, bool] | None:
         for circuit in self._circuits:
             if circuit.may_probe(now):
                 circuit.probing = True

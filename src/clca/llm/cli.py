@@ -36,6 +36,8 @@ def check(
     typer.echo(f"backend:   {identity.backend}  model: {identity.model}")
     if identity.weights_sha256:
         typer.echo(f"weights:   sha256 {identity.weights_sha256[:16]}…")
+    if identity.engine or identity.engine_version:
+        typer.echo(f"engine:    {identity.engine or '?'} {identity.engine_version or '(version not reported)'}")
     if identity.adapter:
         typer.echo(f"adapter:   {identity.adapter} (sha256 {(identity.adapter_sha256 or '')[:16]}…)")
     typer.echo(f"load time: {load_s:.2f} s")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from clca.config import StrictModel
 
@@ -38,6 +38,27 @@ class ModelConfig(StrictModel):
         None,
         description="openai score_options: HF tokenizer (path or name) whose chat template the served model uses",
     )
+
+    served_adapter: str | None = Field(
+        None,
+        description="openai: the LoRA adapter directory the server serves under this spec's model name (vLLM "
+        "--lora-modules NAME=DIR); recorded with its sha256 in provenance",
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_served_adapter(self, handler):
+        """Left out when unset, so the fingerprints of runs that do not use it stay what they were."""
+        data = handler(self)
+        if data.get("served_adapter", 0) is None:
+            del data["served_adapter"]
+        return data
+
+    @model_validator(mode="after")
+    def _served_adapter_needs_a_server(self) -> ModelConfig:
+        if self.served_adapter is not None and not self.spec.startswith("openai:"):
+            raise ValueError(f"served_adapter is for 'openai:' specs (a server serving the adapter by name); for "
+                             f"{self.spec!r} load it locally with '+adapter=PATH'")
+        return self
 
     @field_validator("api_key_env")
     @classmethod

@@ -8,12 +8,15 @@ Option scoring: `log P(option tokens + end-of-turn token | chat prompt)`, summed
 chat template with `add_generation_prompt=True`; the continuation is the option's tokens followed by the
 template's end-of-turn token (`<|im_end|>` for SmolLM2). The end-of-turn token is included because the option is
 scored as the *complete* reply — without it " 1" would always score at least as high as " 10", of which it is
-a prefix. The prompt runs once per request (KV cache), the cache is then replicated for its options, and all
-options of a batch of prompts are scored in one further forward pass.
+a prefix. Prompts that share a long prefix (a persona's questions) compute that prefix once (`clca.llm.prefix`)
+and run their remaining tokens on a copy of its KV cache; other prompts run whole, left-padded. Then all options
+of a prompt go side by side in one row after it, under a 4-D attention mask that lets each option see only the
+prompt and its own earlier tokens, all in one further forward pass per batch (no copy of the cache per option).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -36,8 +39,15 @@ from clca.llm.base import (
     ProgressCallback,
 )
 from clca.llm.config import ModelConfig
+from clca.llm.prefix import PrefixGroup, group_by_prefix
 from clca.llm.spec import BackendSpec
-from clca.llm.weights import combined_sha256, embedded_model_dir, weight_files
+from clca.llm.weights import (  # noqa: F401 - the adapter helpers are also imported from here
+    adapter_sha256,
+    check_adapter_dir,
+    combined_sha256,
+    embedded_model_dir,
+    weight_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +70,6 @@ def _resolve_dtype(option: str, device: torch.device) -> torch.dtype:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[option]
-
-
-def check_adapter_dir(path: str) -> Path:
-    adapter = Path(path).expanduser()
-    if not (adapter / "adapter_config.json").is_file():
-        raise BackendError(
-            f"adapter {path!r} is not a LoRA adapter directory (no adapter_config.json) — "
-            "point '+adapter=' at the folder written by `clca train`"
-        )
-    return adapter.resolve()
-
-
-def adapter_sha256(adapter: Path) -> str:
-    files = [adapter / "adapter_config.json", *sorted(adapter.glob("adapter_model.*"))]
-    return combined_sha256([f for f in files if f.is_file()])
 
 
 class LocalBackend(Backend):
@@ -248,66 +243,117 @@ class LocalBackend(Backend):
         self, requests: Sequence[OptionScoringRequest], progress: ProgressCallback | None = None
     ) -> list[list[float]]:
         scores: list[list[float] | None] = [None] * len(requests)
-        encoded = []
+        prompts, options = [], []
         for i, request in enumerate(requests):
             prompt = self.prompt_ids(request.messages)
-            options = [self.option_ids(option) for option in request.options]
-            longest = len(prompt) + max(len(o) for o in options)
+            choices = [self.option_ids(option) for option in request.options]
+            longest = len(prompt) + max(len(o) for o in choices)
             if self.max_context and longest > self.max_context:
                 raise BackendError(
                     f"score_options request {i}: prompt plus option is {longest} tokens, more than the model's "
                     f"context of {self.max_context} — shorten the prompt"
                 )
-            encoded.append((i, prompt, options))
-        encoded.sort(key=lambda item: len(item[1]))
-        for start in range(0, len(encoded), self.batch_size):
-            chunk = encoded[start:start + self.batch_size]
-            batch_scores = self._score_batch([p for _, p, _ in chunk], [o for _, _, o in chunk])
-            for (i, _, _), s in zip(chunk, batch_scores, strict=True):
+            prompts.append(prompt)
+            options.append(choices)
+        groups, singles = group_by_prefix(prompts)
+        for group in groups:  # e.g. one persona's questions: its prefix's KV cache is computed once
+            self._score_group(group, prompts, options, scores, progress)
+        singles.sort(key=lambda i: len(prompts[i]))
+        for start in range(0, len(singles), self.batch_size):
+            chunk = singles[start:start + self.batch_size]
+            batch_scores = self._score_batch([prompts[i] for i in chunk], [options[i] for i in chunk])
+            for i, s in zip(chunk, batch_scores, strict=True):
                 scores[i] = s
             if progress:
                 progress(len(chunk))
         return scores  # type: ignore[return-value]
 
     @torch.inference_mode()
+    def _score_group(self, group: PrefixGroup, prompts: list[list[int]], options: list[list[list[int]]],
+                     scores: list, progress: ProgressCallback | None) -> None:
+        """Score a group of prompts that share `group.prefix_len` tokens: the prefix once (batch of one), then the
+        rest of each prompt in batches on top of a copy of its cache."""
+        n = group.prefix_len
+        prefix = torch.tensor([prompts[group.members[0]][:n]], dtype=torch.long, device=self.device)
+        _, prefix_cache = self._forward(None, input_ids=prefix, attention_mask=torch.ones_like(prefix),
+                                        logits_to_keep=1)
+        members = sorted(group.members, key=lambda i: len(prompts[i]))  # similar suffix lengths together
+        for start in range(0, len(members), self.batch_size):
+            chunk = members[start:start + self.batch_size]
+            past = copy.deepcopy(prefix_cache)
+            past.batch_repeat_interleave(len(chunk))
+            first, past, mask, next_pos = self._suffix_pass(past, n, [prompts[i][n:] for i in chunk])
+            batch_scores = self._option_pass(first, past, mask, next_pos, [options[i] for i in chunk])
+            for i, s in zip(chunk, batch_scores, strict=True):
+                scores[i] = s
+            if progress:
+                progress(len(chunk))
+
+    def _suffix_pass(self, past, prefix_len: int, suffixes: list[list[int]]):
+        """The prompts' tokens after the shared prefix, right-padded on top of the prefix cache; returns the
+        next-token log-probs at each prompt's last token, the cache, its attention mask and each row's next
+        position."""
+        rows, width = len(suffixes), max(len(s) for s in suffixes)
+        ids = torch.full((rows, width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
+        mask[:, :prefix_len] = 1
+        for row, suffix in enumerate(suffixes):
+            ids[row, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
+            mask[row, prefix_len : prefix_len + len(suffix)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
+        keep = torch.unique(last)  # only the rows' last positions need logits
+        positions = prefix_len + torch.arange(width, device=self.device).expand(rows, width)
+        out, past = self._forward(past, input_ids=ids, attention_mask=mask, position_ids=positions,
+                                  logits_to_keep=keep)
+        picked = out.logits[torch.arange(rows, device=self.device), torch.searchsorted(keep, last)]
+        return torch.log_softmax(picked.float(), dim=-1), past, mask, prefix_len + last + 1
+
+    @torch.inference_mode()
     def _score_batch(self, prompts: list[list[int]], options: list[list[list[int]]]) -> list[list[float]]:
-        # 1) every prompt once, left-padded, keeping the KV cache and the next-token distribution.
+        """Every prompt once, left-padded, keeping the KV cache and the next-token distribution; then the options."""
         ids, mask = self._left_pad(prompts, self.tokenizer.pad_token_id, self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out, past = self._forward(None, input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1)
         first_logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        # 2) replicate each prompt's cache once per option, then all options in one pass (right-padded).
-        owner = [p for p, opts in enumerate(options) for _ in opts]
-        flat = [o for opts in options for o in opts]
-        index = torch.tensor(owner, dtype=torch.long, device=self.device)
-        total = first_logprobs[index, torch.tensor([o[0] for o in flat], device=self.device)]
-        width = max(len(o) for o in flat)
-        if width > 1:
-            past.reorder_cache(index)
-            feed = torch.full((len(flat), width - 1), self.tokenizer.pad_token_id, dtype=torch.long)
-            feed_mask = torch.zeros((len(flat), width - 1), dtype=torch.long)
-            for row, option in enumerate(flat):
-                feed[row, : len(option) - 1] = torch.tensor(option[:-1], dtype=torch.long)
-                feed_mask[row, : len(option) - 1] = 1
-            feed, feed_mask = feed.to(self.device), feed_mask.to(self.device)
-            start = positions[index, -1:] + 1
-            feed_positions = start + torch.arange(width - 1, device=self.device).unsqueeze(0)
-            out2, _ = self._forward(
-                past, input_ids=feed, attention_mask=torch.cat([mask[index], feed_mask], dim=1),
-                position_ids=feed_positions,
-            )
-            logprobs = torch.log_softmax(out2.logits.float(), dim=-1)
-            for row, option in enumerate(flat):
-                if len(option) > 1:
+        return self._option_pass(first_logprobs, past, mask, positions[:, -1] + 1, options)
+
+    def _option_pass(self, first_logprobs: torch.Tensor, past, mask: torch.Tensor, next_pos: torch.Tensor,
+                     options: list[list[list[int]]]) -> list[list[float]]:
+        """All options of each prompt in one row after its cache, side by side: a 4-D attention mask lets each
+        option's tokens see the prompt and the option's own earlier tokens only, and every option starts at the
+        prompt's next position — the same numbers as one copy of the cache per option, without copying it."""
+        rows = len(options)
+        total = [[float(first_logprobs[r, o[0]]) for o in opts] for r, opts in enumerate(options)]
+        spans = [[(sum(len(o) - 1 for o in opts[:j]), len(opt) - 1) for j, opt in enumerate(opts)] for opts in options]
+        width = max(sum(length for _, length in row) for row in spans)
+        if width == 0:
+            return total
+        cached = mask.shape[1]
+        feed = torch.full((rows, width), self.tokenizer.pad_token_id, dtype=torch.long)
+        positions = torch.zeros((rows, width), dtype=torch.long)
+        allowed = torch.zeros((rows, 1, width, cached + width), dtype=torch.bool)
+        allowed[:, 0, :, :cached] = mask.bool().cpu().unsqueeze(1)  # every new token sees its prompt
+        start_pos = next_pos.cpu()
+        for r, opts in enumerate(options):
+            for (offset, length), option in zip(spans[r], opts, strict=True):
+                if length:
+                    feed[r, offset:offset + length] = torch.tensor(option[:-1], dtype=torch.long)
+                    positions[r, offset:offset + length] = start_pos[r] + torch.arange(length)
+                    own = torch.ones((length, length), dtype=torch.bool).tril()  # causal within the option
+                    allowed[r, 0, offset:offset + length, cached + offset:cached + offset + length] = own
+        dtype = next(self.model.parameters()).dtype
+        bias = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+        out, _ = self._forward(past, input_ids=feed.to(self.device), attention_mask=bias.to(self.device),
+                               position_ids=positions.to(self.device))
+        logprobs = torch.log_softmax(out.logits.float(), dim=-1)
+        for r, opts in enumerate(options):
+            for j, ((offset, length), option) in enumerate(zip(spans[r], opts, strict=True)):
+                if length:
+                    steps = torch.arange(offset, offset + length, device=self.device)
                     targets = torch.tensor(option[1:], dtype=torch.long, device=self.device)
-                    steps = torch.arange(len(option) - 1, device=self.device)
-                    total[row] = total[row] + logprobs[row, steps, targets].sum()
-        values = total.tolist()
-        result, cursor = [], 0
-        for opts in options:
-            result.append(values[cursor:cursor + len(opts)])
-            cursor += len(opts)
-        return result
+                    total[r][j] += float(logprobs[r, steps, targets].sum())
+        return total
 
 
 def load_local(spec: BackendSpec, cfg: ModelConfig) -> LocalBackend:

@@ -8,7 +8,9 @@
   per request versus 0.95 ms for httpx (1,200 chat requests at concurrency 64 against the local test server);
 - retries (up to `cfg.max_retries`) on 429, 408, 5xx, timeouts, connection errors and malformed/empty replies,
   with exponential backoff and jitter starting at `cfg.retry_backoff_s`; a server's Retry-After wins;
-- several base URLs are used round-robin, attempt by attempt (a retry goes to the next server);
+- several base URLs are used round-robin, attempt by attempt (a retry goes to the next server); a request with a
+  `routing_key` (role-play: the conversation id) keeps to its own replica instead (affinity, see
+  `clca.llm.circuit`), so each turn reuses the prefix cache that replica built for the earlier turns;
 - connection failures (refused, unreachable, DNS) go to a circuit breaker per base URL (`clca.llm.circuit`): the
   replica leaves the rotation, one probe at a time tests it, requests wait together without spending retries, and
   when every replica has been unreachable for `cfg.down_after_s` the stage stops with one line (`BackendError`);
@@ -61,6 +63,7 @@ from clca.llm.circuit import ReplicaPool
 from clca.llm.config import ModelConfig
 from clca.llm.redact import leaks, redact
 from clca.llm.spec import BackendSpec, server_identity
+from clca.llm.weights import adapter_sha256, check_adapter_dir
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -206,17 +209,33 @@ class OpenAIBackend(Backend):
                     f"set — export {cfg.api_key_env}=<your API key>"
                 )
             self._api_key = key
+        if cfg.served_adapter:  # fail at once, in one line, not when the first record's provenance is written
+            check_adapter_dir(cfg.served_adapter)
         self._proxies = {url: _env_proxy(url) for url in self.base_urls}
         self._pool: ReplicaPool | None = None
         self._tokenizer = None
         self._http: _HttpRuntime | None = None
         self._runtime_lock = threading.Lock()
         self._finalizer: weakref.finalize | None = None
-        self._identity = ModelIdentity(backend="openai", model=self.model_name, server=server_identity(self.base_urls))
+        self._identity: ModelIdentity | None = None
 
     @property
     def identity(self) -> ModelIdentity:
-        return self._identity
+        """The served model plus the engine and version its servers report (asked once, on first use)."""
+        with self._runtime_lock:
+            if self._identity is None:
+                from clca.llm.engine import combine, probe_engine
+
+                headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+                tls = _tls_context() if any(u.startswith("https:") for u in self.base_urls) else None
+                info = combine([probe_engine(url, self.model_name, headers, min(self.cfg.timeout_s, 5.0), tls)
+                                for url in self.base_urls])
+                adapter = check_adapter_dir(self.cfg.served_adapter) if self.cfg.served_adapter else None
+                self._identity = ModelIdentity(backend="openai", model=self.model_name,
+                                               server=server_identity(self.base_urls), engine=info.engine,
+                                               engine_version=info.version, adapter=str(adapter) if adapter else None,
+                                               adapter_sha256=adapter_sha256(adapter) if adapter else None)
+            return self._identity
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend(model={self.model_name!r}, base_urls={self.base_urls!r})"
@@ -278,10 +297,10 @@ class OpenAIBackend(Backend):
             raise _Retryable(f"reply without choices from {url}")
         return data
 
-    async def _post(self, path: str, payload: dict, validate) -> tuple[Any, int, float]:
+    async def _post(self, path: str, payload: dict, validate, key: str | None = None) -> tuple[Any, int, float]:
         """POST with retries; returns (validate(data), attempts, seconds since the first attempt was sent — time
         spent queueing for a concurrency slot excluded). Raises _Retryable/_Fatal when giving up, BackendError when
-        every replica has been unreachable for `cfg.down_after_s`."""
+        every replica has been unreachable for `cfg.down_after_s`. `key`: the routing key (replica affinity)."""
         session, slots = await self._http_session()
         assert self._pool is not None
         first_sent: float | None = None
@@ -290,7 +309,7 @@ class OpenAIBackend(Backend):
         for attempt in range(self.cfg.max_retries + 1):
             while True:  # connection failures spend no retry: the replica pool decides when to try again
                 async with slots:  # released while backing off: others use the slot
-                    url, probe = await self._pool.acquire()
+                    url, probe = await self._pool.acquire(key)
                     if first_sent is None:
                         first_sent = time.perf_counter()
                     tries += 1
@@ -403,7 +422,7 @@ class OpenAIBackend(Backend):
         started = time.perf_counter()
         try:
             (text, finish, usage), attempts, latency = await self._post(
-                "/chat/completions", self._chat_payload(request), self._parse_chat
+                "/chat/completions", self._chat_payload(request), self._parse_chat, request.routing_key
             )
         except _Fatal as exc:
             if exc.affects_every_request:

@@ -123,3 +123,18 @@ def embedded_model_dir() -> tuple[Path, Path, str]:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target, gguf, digest
+
+
+def check_adapter_dir(path: str) -> Path:
+    adapter = Path(path).expanduser()
+    if not (adapter / "adapter_config.json").is_file():
+        raise BackendError(
+            f"adapter {path!r} is not a LoRA adapter directory (no adapter_config.json) — "
+            "point it at the folder written by `clca train`"
+        )
+    return adapter.resolve()
+
+
+def adapter_sha256(adapter: Path) -> str:
+    files = [adapter / "adapter_config.json", *sorted(adapter.glob("adapter_model.*"))]
+    return combined_sha256([f for f in files if f.is_file()])

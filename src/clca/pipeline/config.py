@@ -34,6 +34,29 @@ class ModelsSection(StrictModel):
     judge: ModelConfig | None = None
     intents: ModelConfig | None = None
     student: ModelConfig = Field(default_factory=ModelConfig)
+    # The trained student evaluated on a server that serves each adapter under its own model name (vLLM
+    # --enable-lora --lora-modules DEU=<run>/DEU/train/adapter): an 'openai:' spec whose model name holds
+    # {culture} (or {adapter}: the culture, or "shared" for a shared adapter), e.g. openai:{culture}@http://h:8000/v1.
+    # None: the evaluation loads the adapter into the local student (`+adapter=`).
+    student_served: ModelConfig | None = None
+
+    @field_validator("student_served")
+    @classmethod
+    def _served_by_name(cls, served: ModelConfig | None) -> ModelConfig | None:
+        if served is None:
+            return None
+        if not served.spec.startswith("openai:"):
+            raise ValueError(f"student_served {served.spec!r} must be an 'openai:' spec (a server that serves the "
+                             "adapters by name)")
+        if served.served_adapter is not None:
+            raise ValueError("student_served: leave served_adapter out — the run fills in the adapter it trained")
+        return served
+
+    def served_student(self, culture: str, scope: str, adapter_dir: str) -> ModelConfig:
+        """The CLCA student on its server: the spec's placeholders filled in, the trained adapter recorded."""
+        assert self.student_served is not None
+        spec = self.student_served.spec.replace("{culture}", culture).replace("{adapter}", scope)
+        return self.student_served.model_copy(update={"spec": spec, "served_adapter": adapter_dir})
 
     def for_role(self, role: str) -> ModelConfig:
         return getattr(self, role) or self.default
@@ -150,6 +173,17 @@ class RunConfig(StrictModel):
                     f"{student!r} — set the student only in models.student"
                 )
             section.student = student
+        return self
+
+    @model_validator(mode="after")
+    def _one_served_name_per_adapter(self) -> RunConfig:
+        """Per-culture adapters on one server need one name each: the served spec must say which."""
+        served = self.models.student_served
+        if (served is not None and self.adapter == "per_culture" and len(self.cultures) > 1
+                and "{culture}" not in served.spec and "{adapter}" not in served.spec):
+            raise ValueError(f"models.student_served {served.spec!r} names one model for {len(self.cultures)} "
+                             "per-culture adapters — put {culture} where each adapter's served name goes, e.g. "
+                             "openai:{culture}@http://host:8000/v1")
         return self
 
     @property

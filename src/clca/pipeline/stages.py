@@ -185,6 +185,16 @@ def _asked_in(strategy: str, language: str) -> bool:
     return language == "en" or strategy in SYSTEM_TEMPLATES  # a reasoning strategy has English prompts only
 
 
+def clca_student(ctx: RunContext, culture: str) -> ModelConfig:
+    """The trained student for `culture`: on the server that serves its adapter by name (`models.student_served`),
+    or the local student with the adapter loaded."""
+    models = ctx.config.models
+    if models.student_served is not None:
+        scope = train_scope_of(ctx, culture)
+        return models.served_student(culture, scope, str(ctx.layout.adapter(scope)))
+    return models.student.model_copy(update={"spec": adapter_spec(ctx, culture)})
+
+
 def run_baselines(ctx: RunContext, culture: str) -> dict[str, Any]:
     """The student without CLCA, under each prompting strategy (persona = the paper's main baseline) and language."""
     from clca.evaluation.runner import run_evaluation
@@ -219,7 +229,7 @@ def run_clca_eval(ctx: RunContext, culture: str) -> dict[str, Any]:
     from clca.suites.scoring import compare_suite_runs
 
     cfg, layout = ctx.config, ctx.layout
-    student = cfg.models.student.model_copy(update={"spec": adapter_spec(ctx, culture)})
+    student = clca_student(ctx, culture)
     strategy = cfg.evaluation.clca_strategy
     result: dict[str, Any] = {}
     for language in languages_of(ctx, culture):
@@ -297,8 +307,11 @@ def baseline_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
 
 
 def clca_eval_settings(ctx: RunContext, scope: str) -> dict[str, Any]:
-    return {"evaluation": _section_of_eval(ctx, exclude={"baselines"}),
-            "student": _model_fingerprint(ctx.config.models.student)}
+    settings = {"evaluation": _section_of_eval(ctx, exclude={"baselines"}),
+                "student": _model_fingerprint(ctx.config.models.student)}
+    if ctx.config.models.student_served is not None:  # only when set: fingerprints of local runs stay as they were
+        settings["student_served"] = _model_fingerprint(ctx.config.models.student_served)
+    return settings
 
 
 def _section_of_eval(ctx: RunContext, exclude: set[str]) -> dict[str, Any]:

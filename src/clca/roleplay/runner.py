@@ -260,6 +260,7 @@ class _TurnLogic:
             top_p=sampling.top_p,
             seed=derive_seed(state.seed, t),
             **sampling.model_dump(include=set(PENALTY_FIELDS)),
+            routing_key=state.id,  # every turn to the same replica: it holds the conversation's prefix in cache
         )
 
     def record(self, state: _Running, result: GenerationResult) -> bool:

@@ -4,7 +4,8 @@
         backend = load_backend(f"openai:test-model@{srv.base_url}", cache=False)
 
 Endpoints: `POST /v1/chat/completions`, `POST /v1/completions` (prompt logprobs with `echo` + `logprobs`, vLLM
-style, only when a `scorer` is given — like real servers, which often lack them), `GET /v1/models`.
+style, only when a `scorer` is given — like real servers, which often lack them), `GET /v1/models`, and
+`GET /version` when an `engine_version` is scripted (as vLLM serves it).
 
 It is a real server (ThreadingHTTPServer, HTTP/1.1 keep-alive, one thread per connection) so clients exercise
 their real network code; replies are scripted by `responder`, and `FaultPlan` injects the failures real servers
@@ -138,9 +139,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def version_string(self) -> str:
+        return self.server.owner.server_header or super().version_string()
+
     def do_GET(self) -> None:  # noqa: N802
+        owner = self.server.owner
         if self.path.rstrip("/") == "/v1/models":
-            self._send_json(200, {"object": "list", "data": [{"id": self.server.owner.model_name, "object": "model"}]})
+            names = [owner.model_name, *owner.served_names]
+            entries = [{"id": name, "object": "model", **({"owned_by": owner.owned_by} if owner.owned_by else {})}
+                       for name in names]
+            self._send_json(200, {"object": "list", "data": entries})
+        elif self.path.rstrip("/") == "/version" and owner.engine_version is not None:
+            self._send_json(200, {"version": owner.engine_version})
         else:
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -291,9 +301,18 @@ class OpenAICompatServer:
         model_name: str = "test-model",
         tls: tuple[str, str] | None = None,
         port: int = 0,
+        owned_by: str | None = None,
+        engine_version: str | None = None,
+        server_header: str | None = None,
+        served_names: tuple[str, ...] = (),
     ):
         """`tls=(certfile, keyfile)` serves HTTPS (base_url starts with https://); `port=0` lets the OS pick one,
-        which `stop()` + `start()` then reuse (a server restarted on its address)."""
+        which `stop()` + `start()` then reuse (a server restarted on its address). Engine identity, scripted like
+        vLLM reports it: `owned_by` in `/v1/models` entries, `engine_version` at `GET /version`, `server_header`
+        as the Server header (default: Python's BaseHTTP); `served_names` are listed besides `model_name` (e.g.
+        LoRA adapters served under their own names)."""
+        self.owned_by, self.engine_version, self.server_header = owned_by, engine_version, server_header
+        self.served_names = served_names
         self.responder = responder or default_responder
         self.faults = faults
         self.latency_s = latency_s
