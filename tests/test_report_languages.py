@@ -3,13 +3,12 @@ paired comparison of each model with itself in English, read from the files the 
 
 from __future__ import annotations
 
-from test_eval_compare import BINARY, write_run
-
 from clca.evaluation.scoring import compare_runs, compute_run_metrics
 from clca.jsonl import write_json_atomic
 from clca.layout import EvalFiles, RunLayout
-from clca.run_manifest import Manifest
 from clca.report.build import build_report_data
+from clca.run_manifest import Manifest
+from test_eval_compare import BINARY, write_run
 
 
 def _evaluation(folder, answers, survey):
@@ -46,9 +45,8 @@ def test_english_and_native_rows_and_the_language_comparisons(tmp_path):
 
 
 def test_extra_suites_get_a_row_per_variant_and_their_comparison(tmp_path):
-    from test_suites import _suite_dir
-
     from clca.suites.scoring import METRICS, compare_suite_runs, compute_suite_metrics
+    from test_suites import _suite_dir
 
     layout = RunLayout(tmp_path / "run")
     layout.run_dir.mkdir()

@@ -215,7 +215,6 @@ def _cli(monkeypatch, capsys, cwd: Path, *args: str) -> tuple[int, str]:
 
 def test_dataset_build_refuses_a_users_folder(tmp_path, monkeypatch, capsys) -> None:
     from builders_dataset import write_inputs
-
     from test_hostile_input import assert_one_line
 
     (tmp_path / "in").mkdir()

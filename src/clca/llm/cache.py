@@ -1,7 +1,8 @@
 """Response cache: a SQLite file (WAL mode) shared by all processes, wrapped around any backend.
 
 Key = sha256 of (cache format version, operation, model identity — backend, model, weights sha256, adapter and
-its sha256, the server's base URL(s) for served models — and the full request: messages, sampling parameters, seed, stop strings, or the options to score).
+its sha256, the server's base URL(s) for served models — and the full request: messages, sampling parameters,
+seed, stop strings, or the options to score).
 
 What is cached:
 - `generate`: only successful results of *reproducible* requests — greedy (`temperature == 0`) or seeded.

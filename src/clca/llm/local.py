@@ -75,7 +75,8 @@ def _resolve_dtype(option: str, device: torch.device) -> torch.dtype:
 class LocalBackend(Backend):
     """A causal LM held in this process (CPU or one GPU)."""
 
-    def __init__(self, *, spec: str, model, tokenizer, identity: ModelIdentity, batch_size: int, model_dir: Path | None):
+    def __init__(self, *, spec: str, model, tokenizer, identity: ModelIdentity, batch_size: int,
+                 model_dir: Path | None):
         self.spec = spec
         self.model = model
         self.tokenizer = tokenizer
@@ -127,7 +128,7 @@ class LocalBackend(Backend):
         return self.tokenizer(self.prompt_text(messages), add_special_tokens=False).input_ids
 
     def end_of_turn_ids(self) -> list[int]:
-        """Tokens the chat template puts right after an assistant reply (e.g. `<|im_end|>`), trailing newline excluded."""
+        """Tokens the chat template puts right after an assistant reply (e.g. `<|im_end|>`), without the newline."""
         if self._eot_ids is None:
             marker = "\u2063CLCA\u2063"
             rendered = self.tokenizer.apply_chat_template(
@@ -183,7 +184,8 @@ class LocalBackend(Backend):
         return ids.to(device), mask.to(device)
 
     @staticmethod
-    def _penalise(logits: torch.Tensor, request: GenerationRequest, prompt: list[int], output: list[int]) -> torch.Tensor:
+    def _penalise(logits: torch.Tensor, request: GenerationRequest, prompt: list[int],
+                  output: list[int]) -> torch.Tensor:
         """One row's logits after the request's anti-repetition controls (see `GenerationRequest`)."""
         logits = logits.float().clone()
         if request.repetition_penalty not in (None, 1.0):
@@ -403,7 +405,8 @@ def load_local(spec: BackendSpec, cfg: ModelConfig) -> LocalBackend:
         try:
             model = PeftModel.from_pretrained(model, str(adapter))
         except (OSError, ValueError, RuntimeError) as exc:
-            raise BackendError(f"adapter {str(adapter)!r} does not fit model {model_name!r}: {str(exc).splitlines()[0]}") from None
+            raise BackendError(f"adapter {str(adapter)!r} does not fit model {model_name!r}: "
+                               f"{str(exc).splitlines()[0]}") from None
         if quantization is None:
             model = model.merge_and_unload()  # plain weights again: faster, and the decoding loop stays the same
         adapter_hash = adapter_sha256(adapter)

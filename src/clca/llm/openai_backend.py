@@ -104,7 +104,7 @@ class _Fatal(Exception):
 
 
 def _valid_unicode(text: str) -> str:
-    """JSON escapes can carry lone surrogates (not text; no file or cache can store them): pairs joined, others U+FFFD."""
+    """JSON escapes can carry lone surrogates (not text; no file or cache stores them): pairs joined, others U+FFFD."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if not text.isascii() else text
 
 
@@ -450,7 +450,8 @@ class OpenAIBackend(Backend):
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(self.cfg.tokenizer)
             except (OSError, ValueError) as exc:
-                raise BackendError(f"tokenizer {self.cfg.tokenizer!r}: cannot load ({str(exc).splitlines()[0]})") from None
+                raise BackendError(f"tokenizer {self.cfg.tokenizer!r}: cannot load "
+                                   f"({str(exc).splitlines()[0]})") from None
             if not getattr(self._tokenizer, "chat_template", None):
                 raise BackendError(f"tokenizer {self.cfg.tokenizer!r} has no chat template")
         return self._tokenizer

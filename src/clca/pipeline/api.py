@@ -8,9 +8,9 @@ from clca.config import load_config
 from clca.layout import RunLayout
 from clca.pipeline.config import RunConfig
 from clca.pipeline.context import RunContext
-from clca.run_manifest import Manifest
 from clca.pipeline.runner import Runner
 from clca.pipeline.stages import pipeline_stages
+from clca.run_manifest import Manifest
 
 
 def run_pipeline(

@@ -25,9 +25,9 @@ from clca.errors import ClcaError, ConfigError
 from clca.jsonl import stable_hash
 from clca.locking import lock_output_dir
 from clca.pipeline.context import RunContext
-from clca.run_manifest import Manifest, StageRecord, hash_outputs, outputs_intact
 from clca.prompts import TEMPLATE_DIR, load_template
 from clca.records import utc_now
+from clca.run_manifest import Manifest, StageRecord, hash_outputs, outputs_intact
 
 console = Console(stderr=True)
 

@@ -20,7 +20,6 @@ from clca.intents.schema import ConversationIntents
 from clca.jsonl import JsonlStore
 from clca.judge.schema import Judgement
 from clca.layout import SHARED_SCOPE, EvalFiles, RunLayout, failures_path
-from clca.run_manifest import Manifest
 from clca.records import Failure, utc_now
 from clca.report import plots
 from clca.report.model import (
@@ -35,6 +34,7 @@ from clca.report.model import (
 )
 from clca.report.render import render_html, render_markdown
 from clca.roleplay.schema import Conversation
+from clca.run_manifest import Manifest
 from clca.scenarios.schema import Scenario
 from clca.suites.schema import SuiteComparison, SuiteMetrics
 from clca.training.dataset import load_manifest

@@ -11,5 +11,5 @@ from clca.testing.openai_server import (
     transformers_scorer,
 )
 
-__all__ = ["BatchOnly", "FAULT_KINDS", "Fault", "FaultPlan", "OpenAICompatServer", "RecordedRequest", "default_responder",
-           "transformers_scorer"]
+__all__ = ["BatchOnly", "FAULT_KINDS", "Fault", "FaultPlan", "OpenAICompatServer", "RecordedRequest",
+           "default_responder", "transformers_scorer"]

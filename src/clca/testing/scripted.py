@@ -151,7 +151,8 @@ class ScriptedResponder:
         return "LABEL: aligned\nCONFIDENCE: confident\nREASON: Polite and indirect, as expected."
 
     def judge_meta(self, text: str) -> str:
-        verdict = "bad" if "Judgement of quality (good = not repetitive and matching the setting): bad" in text else "good"
+        quality_bad = "Judgement of quality (good = not repetitive and matching the setting): bad" in text
+        verdict = "bad" if quality_bad else "good"
         return f"CRITIQUE: Both judgements are reasonable and well argued.\nLABEL: {verdict}\nCONFIDENCE: confident"
 
     # --- intents -----------------------------------------------------------------------------------------------
