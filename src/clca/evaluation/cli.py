@@ -49,30 +49,33 @@ def evaluate(
     """Evaluate a model on WVS questions: `clca evaluate --model embedded --culture DEU --out runs/deu`."""
     if ctx.invoked_subcommand is not None:
         return
+    from clca.errors import ConfigError
+
+    if out is None:
+        raise ConfigError("--out is required: the folder for records, metrics and manifest")
     if suite is not None:
-        from clca.errors import ConfigError
         from clca.suites.cli import evaluate_suite
 
-        if out is None:
-            raise ConfigError("--out is required: the folder for records, metrics and manifest")
         evaluate_suite(suite, model=model, api_key_env=api_key_env, out=out, culture=culture, mode=mode, seed=seed,
                        data=data, overrides=overrides)
         return
+    flags = {"culture": culture, "questions": questions, "personas": personas, "strategy": strategy, "mode": mode,
+             "seed": seed, "wvs_file": str(wvs_file) if wvs_file else None, "weights": weights,
+             "language": language, "allow_unreviewed_translation": allow_unreviewed_translation or None}
+    _evaluate_wvs(model, api_key_env, out, config, overrides, flags)
+
+
+def _evaluate_wvs(model: str, api_key_env: str | None, out: Path, config: Path | None, overrides: list[str],
+                  flags: dict[str, object]) -> None:
     from clca.config import apply_overrides, load_yaml, validate
-    from clca.errors import ConfigError
     from clca.evaluation.config import EvalConfig
     from clca.evaluation.runner import run_evaluation
     from clca.locking import lock_output_dir
     from clca.outdir import claim_output_dir
 
-    if out is None:
-        raise ConfigError("--out is required: the folder for records, metrics and manifest")
-    data = load_yaml(config) if config is not None else {}
-    flags = {"culture": culture, "questions": questions, "personas": personas, "strategy": strategy, "mode": mode,
-             "seed": seed, "wvs_file": str(wvs_file) if wvs_file else None, "weights": weights,
-             "language": language, "allow_unreviewed_translation": allow_unreviewed_translation or None}
-    data.update({key: value for key, value in flags.items() if value is not None})
-    cfg = validate(EvalConfig, apply_overrides(data, overrides), str(config) if config else "command line")
+    values = load_yaml(config) if config is not None else {}
+    values.update({key: value for key, value in flags.items() if value is not None})
+    cfg = validate(EvalConfig, apply_overrides(values, overrides), str(config) if config else "command line")
     out = claim_output_dir(out, "evaluation")  # before the lock (no lock file in a user's folder) and the model
     backend = open_model(model, api_key_env)
     try:
