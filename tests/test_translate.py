@@ -16,8 +16,8 @@ from clca.evaluation.questions import load_question_bank
 from clca.llm import load_backend
 from clca.prompts import load_template
 from clca.testing import OpenAICompatServer
-from clca.translate import chrf, translate_bank
 from clca.translate.config import TranslateConfig
+from clca.translate.run import chrf, translate_bank
 
 BANK = load_question_bank()
 

@@ -30,10 +30,8 @@ from clca.errors import ConfigError, InputDataError
 from clca.jsonl import write_json_atomic
 from clca.llm.base import Message
 from clca.outdir import claim_output_dir
-from clca.plotting import plot_loss_curves
 from clca.training.config import TrainConfig
 from clca.training.dataset import DATA_DIR, load_manifest, rows_sha256
-from clca.training.progress import show_progress_in_clca_bar as _show_progress_in_clca_bar
 from clca.training.schema import DatasetManifest, TrainSummary
 from clca.training.student import load_student
 from clca.training.tokenize import encode_chat, tokenizer_fingerprint
@@ -151,7 +149,9 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig | No
                           "— launch with `torchrun` or `accelerate launch` so that every process joins one job")
     trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer,
                          peft_config=peft_config)
-    _show_progress_in_clca_bar(trainer)
+    from clca.training.progress import show_progress_in_clca_bar  # imports transformers: only when training
+
+    show_progress_in_clca_bar(trainer)
 
     resume_from = _last_checkpoint(out_dir / CHECKPOINTS) if config.resume else None
     if resume_from:
@@ -286,6 +286,8 @@ def _write_outputs(out_dir: Path, summary: TrainSummary, manifest: DatasetManife
         writer.writerow(["step", "loss"])
         writer.writerows(losses)
     tmp.replace(out_dir / "loss.csv")
+    from clca.plotting import plot_loss_curves  # matplotlib: only when there is a curve to draw
+
     plot_loss_curves({summary.config.student: losses}, out_dir / "loss.png",
                      title=f"LoRA SFT of {summary.config.student} ({summary.config.preset} preset)")
     (out_dir / "README.md").write_text(_model_card(summary, manifest), encoding="utf-8")

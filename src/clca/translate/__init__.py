@@ -6,6 +6,5 @@ file it writes is refused by `clca.evaluation.language.load_translation` until r
 `allow_unreviewed`.
 """
 
-from clca.translate.run import chrf, translate_bank
-
-__all__ = ["chrf", "translate_bank"]
+# The run module is not imported here: `clca` registers this package's CLI at start-up, and the run module pulls
+# in pandas through the WVS readers (`from clca.translate.run import translate_bank`).
