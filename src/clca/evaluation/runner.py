@@ -239,13 +239,20 @@ class _Asker:
             for unit_id, items, battery in units:
                 if all(record_key(persona.id, q.id) in done for q in items):
                     continue
-                messages = battery_messages(persona, self.strategy, battery) if battery is not None \
-                    else self.wording.messages(persona, items[0])
+                messages = self._messages(persona, items[0], battery)
                 seed = derive_seed(self.config.seed, persona.id, unit_id) if self.sampled else None
                 key = stable_hash([[m.model_dump() for m in messages], seed])
                 prompt = by_hash.setdefault(key, _Prompt(key, messages, items, battery, seed))
                 prompt.personas.append(persona)
         return list(by_hash.values())
+
+    def _messages(self, persona: Persona, question: Question, battery: Battery | None) -> list[Message]:
+        """What the model reads: a list battery asks for the first choice in logprob mode, the whole set otherwise."""
+        if battery is None:
+            return self.wording.messages(persona, question)
+        if self.config.mode == "logprob":
+            return battery_scoring_request(persona, self.strategy, battery).messages
+        return battery_messages(persona, self.strategy, battery)
 
     def _store_messages(self, prompts: list[_Prompt]) -> None:
         """Each distinct message once, before the records that point at it (so a record can always be read back)."""
