@@ -157,8 +157,9 @@ def _result_row(culture: str, variant: str, metrics: RunMetrics) -> ResultRow:
 def _resampling_text(r: Resampling | None) -> str:
     if r is None:
         return "no intervals (bootstrap off)"
-    return (f"{r.method}: {r.resamples} resamples of {r.units} ({r.n_personas} personas × {r.n_questions} "
-            f"questions), seed {r.seed}; an effect generalises over {r.scope}")
+    personas = f"{r.n_personas} persona" + ("s" if r.n_personas != 1 else "")
+    return (f"{r.method}: {r.resamples} resamples of {r.units} ({personas} × {r.n_questions} questions), "
+            f"seed {r.seed}; an effect generalises over {r.scope}")
 
 
 def _reference_rows(culture: str, metrics: RunMetrics) -> list[ResultRow]:
@@ -174,7 +175,7 @@ def _reference_rows(culture: str, metrics: RunMetrics) -> list[ResultRow]:
 def _verdict_text(verdict: str, candidate: str, baseline: str, reason: str) -> str:
     text = {"a better": f"{candidate} better beyond noise", "b better": f"{baseline} better beyond noise",
             "no significant difference": "no significant difference", "not testable": "not testable"}[verdict]
-    return text + (f" ({reason})" if reason and verdict != "no significant difference" else "")
+    return text + (f"; {reason}" if reason and verdict != "no significant difference" else "")
 
 
 def _comparisons(culture: str, compare: Comparison | SuiteComparison, baseline: str,
