@@ -18,7 +18,8 @@ def test_a_vllm_like_server_reports_engine_and_version():
         backend = load_backend(f"openai:test-model@{server.base_url}", cache=False)
         identity = backend.identity
         backend.close()
-    assert identity == ModelIdentity(backend="openai", model="test-model", engine="vllm",
+        url = server.base_url
+    assert identity == ModelIdentity(backend="openai", model="test-model", server=url, engine="vllm",
                                      engine_version="0.6.3.post1")
     assert identity.model_dump(mode="json")["engine_version"] == "0.6.3.post1"
 
