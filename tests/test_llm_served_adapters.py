@@ -43,6 +43,7 @@ def test_each_cultures_evaluation_reaches_its_adapters_served_name_and_records_t
             write_adapter(ctx.layout.adapter(culture), payload)
         results = {culture: run_clca_eval(ctx, culture) for culture in ("DEU", "MEX")}
         ctx.backends.close()
+        url = server.base_url
         asked = [(r.body["model"], r.body["messages"][0]["content"]) for r in server.requests]
     assert {model for model, _ in asked} == {"clca-DEU", "clca-MEX"}
     for model, system in asked:  # each culture's prompts went to that culture's adapter
@@ -52,7 +53,7 @@ def test_each_cultures_evaluation_reaches_its_adapters_served_name_and_records_t
         adapter_dir = ctx.layout.adapter(culture).resolve()
         assert identity == {"backend": "openai", "model": f"clca-{culture}", "adapter": str(adapter_dir),
                             "adapter_sha256": adapter_sha256(adapter_dir), "weights_sha256": None,
-                            "engine": "vllm", "engine_version": "0.6.3"}
+                            "server": url, "engine": "vllm", "engine_version": "0.6.3"}
         manifest = json.loads((ctx.layout.clca_eval(culture) / "manifest.json").read_text())
         assert manifest["model"] == identity  # the provenance of the culture's evaluation records
     assert results["DEU"]["models"]["student+adapter"]["adapter_sha256"] != \
