@@ -3,6 +3,8 @@ paired comparison of each model with itself in English, read from the files the 
 
 from __future__ import annotations
 
+import pytest
+
 from clca.evaluation.scoring import compare_runs, compute_run_metrics
 from clca.jsonl import write_json_atomic
 from clca.layout import EvalFiles, RunLayout
@@ -65,3 +67,42 @@ def test_extra_suites_get_a_row_per_variant_and_their_comparison(tmp_path):
                                                                                      ("CLCA", 1.0)]
     [accuracy] = [c for c in data.comparisons if c.metric == "culturalbench: accuracy"]
     assert accuracy.verdict.startswith("CLCA better")
+
+
+def _english_run(tmp_path, clca_answers):
+    layout = RunLayout(tmp_path / "run")
+    layout.run_dir.mkdir()
+    config = {"cultures": ["DEU"], "evaluation": {"baselines": ["persona"], "clca_strategy": "persona"}}
+    Manifest(name="run", config=config).save(layout.manifest)
+    survey = {q: [0.7, 0.3] for q in BINARY}
+    _evaluation(layout.baseline_eval("DEU", "persona"), {q: [1, 2, 1] for q in BINARY}, survey)
+    _evaluation(layout.clca_eval("DEU"), clca_answers, survey)
+    return layout
+
+
+def test_only_questions_that_moved_are_plotted_with_option_words_and_blocks_are_the_questionnaires(tmp_path):
+    from clca.evaluation.schema import RunMetrics
+    from clca.report.build import _moved_questions
+
+    answers = {q: [1, 2, 1] for q in BINARY}
+    answers["Q8"] = [1, 1, 1]  # only Q8 moved
+    layout = _english_run(tmp_path, answers)
+    read = [RunMetrics.model_validate_json((folder / EvalFiles.METRICS).read_bytes())
+            for folder in (layout.baseline_eval("DEU", "persona"), layout.clca_eval("DEU"))]
+    [(title, labels, _)] = _moved_questions(*read)
+    assert title.startswith("Q8:") and labels == ["1 Mentioned", "2 Not mentioned", "invalid"]
+    assert set(read[1].by_category) == {"child qualities (Q7-Q17)"}
+
+
+@pytest.mark.parametrize("corrupt", ["{", '{"culture": 3}', "[]"])
+def test_a_corrupt_artifact_is_one_line_naming_it(tmp_path, corrupt):
+    import subprocess
+    import sys
+
+    layout = _english_run(tmp_path, {q: [1, 2, 1] for q in BINARY})
+    (layout.clca_eval("DEU") / EvalFiles.METRICS).write_text(corrupt)
+    result = subprocess.run([sys.executable, "-m", "clca.cli.main", "report", str(layout.run_dir)],
+                            capture_output=True, text=True, timeout=120)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+    assert "metrics.json" in lines[0] and "corrupt" in lines[0]
