@@ -184,7 +184,20 @@ def adapt_scenarios(
     seeds: list[Scenario], culture: CultureCard, backend: Backend, out_path: str | Path, *,
     n: int | None = None, seed: int | None = None, config: ScenariosConfig | None = None,
 ) -> ScenarioGenerationSummary:
-    """Rewrite seed scenarios for `culture` (ids `<culture>-<seed id>[-s<k>]`); resumable; see module doc."""
+    """Rewrite seed scenarios for `culture` (ids `<culture>-<seed id>[-s<k>]`); resumable; see module doc.
+
+    Args:
+        seeds: the culture-neutral seed scenarios.
+        culture: the target culture's card.
+        backend: the model that rewrites them.
+        out_path: the scenarios file (appended to; failures beside it).
+        n: how many (default: one per seed; beyond that seeds are reused with sample suffixes).
+        seed: selects and orders the seeds and derives every request's sampling seed.
+        config: repairs, sampling and batch size.
+
+    Returns:
+        The summary, also written to `<out>.summary.json`.
+    """
     cfg = config or ScenariosConfig()
     if n is not None or seed is not None:
         cfg = cfg.model_copy(update={k: v for k, v in (("n", n), ("seed", seed)) if v is not None})
@@ -234,7 +247,17 @@ def scenarios_from_norms(
 ) -> ScenarioGenerationSummary:
     """New scenarios from social norms (the paper's Social-Chemistry path); ids `<culture>-norm-<hash of norm>`.
 
-    `n` limits how many norms are used (file order); each norm gives one scenario.
+    Args:
+        norms_file: one social norm per line.
+        culture: the target culture's card.
+        backend: the model that writes the scenarios.
+        out_path: the scenarios file (appended to; failures beside it).
+        n: how many norms are used (file order); each norm gives one scenario.
+        seed: derives every request's sampling seed.
+        config: repairs, sampling and batch size.
+
+    Returns:
+        The summary, also written to `<out>.summary.json`.
     """
     cfg = config or ScenariosConfig()
     if n is not None or seed is not None:
