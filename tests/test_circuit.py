@@ -106,7 +106,7 @@ def test_retry_after_pauses_that_replica_as_a_whole():
         backend.close()
     assert all(r.ok for r in results)
     assert paused.calls == 1 and other.calls == 10  # nobody went back to the paused replica
-    assert elapsed < 3.0  # and nobody waited out its 1 s pause in turn (10 × 1 s); slack for a busy CI machine
+    assert elapsed < 3.0  # a loose bound only (busy CI machines): the call counts above carry the proof
 
 
 
