@@ -102,7 +102,7 @@ def _quiet_third_party_output() -> None:
     """
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers is first imported
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # "Saving the dataset", map and filter bars
-    os.environ.setdefault("TQDM_DISABLE", "1")  # bars libraries draw with tqdm directly (GGUF conversion, shard writing)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # bars drawn with tqdm directly (GGUF conversion, shard writing)
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)(\.|$)")
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from clca.roleplay.schema import Action
 
@@ -85,8 +86,14 @@ class ParsedTurn:
 
 
 def _speaker_prefix_re(names: list[str]) -> re.Pattern[str]:
+    return _compiled_speaker_prefix(tuple(sorted({n for n in names if n}, key=len, reverse=True)))
+
+
+@lru_cache(maxsize=4096)
+def _compiled_speaker_prefix(names: tuple[str, ...]) -> re.Pattern[str]:
+    """Compiled once per set of names: a run parses every turn of a conversation with the same two speakers."""
     generic = r"(?:agent|participant|speaker|person)\s*[a-z0-9]{1,2}|assistant|user|me|you|[ab]"
-    alternatives = [re.escape(n) for n in sorted({n for n in names if n}, key=len, reverse=True)]
+    alternatives = [re.escape(n) for n in names]
     alternatives.append(generic)
     return re.compile(rf"^\s*[*_]*(?:{'|'.join(alternatives)})[*_]*\s*(?:\([^)]*\))?\s*:\s*", re.IGNORECASE)
 
