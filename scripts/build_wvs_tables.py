@@ -1,6 +1,6 @@
-"""Rebuild `src/clca/data/wvs/human_distributions.json` from the reference data (../shared/data).
+"""Rebuild `src/clca/data/wvs/human_distributions.json` from the reference data (a folder you name).
 
-Usage: .venv/bin/python scripts/build_wvs_tables.py [--shared PATH]
+Usage: .venv/bin/python scripts/build_wvs_tables.py --shared PATH
 The recipe lives in `clca.evaluation.wvs_tables.derive_tables`; tests/test_wvs_data.py checks the bundled file
 is exactly what this produces.
 """
@@ -8,7 +8,6 @@ is exactly what this produces.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -16,19 +15,12 @@ from clca.evaluation.human import BUNDLED_TABLES_PATH
 from clca.evaluation.wvs_tables import derive_tables, serialise_tables
 
 
-def _default_shared_data() -> Path | None:
-    """Development default: `CLCA_SHARED_DATA`, else ../shared/data beside the checkout (never used by the package)."""
-    env = os.environ.get("CLCA_SHARED_DATA")
-    candidate = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-    return candidate if candidate.is_dir() else None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=None, help="reference data folder (default: auto)")
+    parser.add_argument("--shared", type=Path, required=True, help="the reference data folder")
     args = parser.parse_args()
-    shared = args.shared or _default_shared_data()
-    if shared is None or not Path(shared).is_dir():
+    shared = args.shared
+    if not shared.is_dir():
         print("reference data folder not found — pass --shared PATH", file=sys.stderr)
         return 2
     document = derive_tables(Path(shared))

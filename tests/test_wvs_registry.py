@@ -62,9 +62,13 @@ def fresh_registry(tmp_path, monkeypatch) -> Path:
     return data_dir
 
 
-def test_no_product_module_looks_for_the_shared_reference_data():
-    lookup = re.compile(r'shared_data_dir|"shared"\s*/\s*"data"|shared/data|CLCA_SHARED_DATA"')
-    for path in (SRC / "clca").rglob("*.py"):
+def test_no_product_module_benchmark_script_or_config_looks_for_the_shared_reference_data():
+    lookup = re.compile(r'shared_data_dir|"shared"\s*/\s*"data"|shared/data|CLCA_SHARED_DATA')
+    root = SRC.parent
+    files = [p for folder in (SRC / "clca", root / "benchmarks", root / "configs", root / "scripts")
+             for p in folder.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml", ".json", ".j2", ".sh")]
+    assert len(files) > 50
+    for path in files:
         assert not lookup.search(path.read_text(encoding="utf-8")), path
 
 

@@ -160,7 +160,8 @@ COUNTRIES: tuple[Country, ...] = (
 
 def _read_hofstede(path: Path) -> dict[str, dict[str, int | None]]:
     if not path.is_file():
-        raise InputDataError(f"{path}: Hofstede matrix not found — point CLCA_SHARED_DATA at the reference data")
+        raise InputDataError(f"{path}: Hofstede matrix not found — pass the reference data folder "
+                             "(scripts/build_culture_table.py --shared-data DIR)")
     rows: dict[str, dict[str, int | None]] = {}
     with open(path, encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh, delimiter=";"):
@@ -175,7 +176,8 @@ def _read_hofstede(path: Path) -> dict[str, dict[str, int | None]]:
 def _read_ivs(path: Path) -> dict[str, list[tuple[int, float, float]]]:
     """geo key → [(year, self_expression, secular_rational)]."""
     if not path.is_file():
-        raise InputDataError(f"{path}: IVS cultural-map file not found — point CLCA_SHARED_DATA at the reference data")
+        raise InputDataError(f"{path}: IVS cultural-map file not found — pass the reference data folder "
+                             "(scripts/build_culture_table.py --shared-data DIR)")
     rows: dict[str, list[tuple[int, float, float]]] = {}
     with open(path, encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
