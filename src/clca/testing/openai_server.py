@@ -129,6 +129,13 @@ class _Handler(BaseHTTPRequestHandler):
             with self.server.owner._lock:
                 self.server.owner._open_sockets.discard(self.connection)
 
+    def _drop_connection(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode("utf-8")
         self.send_response(status)
@@ -164,6 +171,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         authorization = self.headers.get("Authorization")
         with owner._lock:
+            if self.server is not owner._server:  # stopped meanwhile: a crashed server answers nothing
+                self._drop_connection()
+                return
             owner._calls += 1
             number = owner._calls
             fault = owner.faults.fault_for(number, body) if owner.faults else None
@@ -370,10 +380,13 @@ class OpenAICompatServer:
 
     def stop(self) -> None:
         """Stop like a crashed server: the port closes and open keep-alive connections are cut."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        # Detached under the lock first, so a request read after this point (on a connection accepted a moment
+        # before) is dropped rather than answered, as by a process that has died.
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         with self._lock:
             sockets, self._open_sockets = list(self._open_sockets), set()
         for sock in sockets:
