@@ -54,8 +54,8 @@ def run_chain(tmp, server: OpenAICompatServer, *, max_retries: int) -> dict[str,
     conversations, judgements, intents = tmp / "conversations.jsonl", tmp / "judgements.jsonl", tmp / "intents.jsonl"
     run_roleplay(scenarios, conversations, model, config=RoleplayConfig(max_turns=6, group_size=4))
     run_judge(conversations, judgements, model, config=JudgeConfig(mode="generate", group_size=4))
-    label = lambda: run_intents(conversations, intents, model,  # noqa: E731
-                                config=IntentsConfig(kind_mode="generate", group_size=4), judgements_path=judgements)
+    label = lambda: run_intents(conversations, intents, model, config=IntentsConfig(kind_mode="generate", group_size=4),
+                                judgements_path=judgements)
     if any(j.keep for j in JsonlStore(judgements, Judgement).read()):
         label()
     else:  # faults cost every kept conversation a judge part (which order of calls meets them varies by run)

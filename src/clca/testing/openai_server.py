@@ -105,6 +105,14 @@ def default_responder(request: dict[str, Any]) -> str:
     return f"echo: {last_user}"
 
 
+def _cut(sock: socket.socket) -> None:
+    """Cut a connection both ways, as a dying process does; one already closed is fine."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections like with real servers
     # Headers and body go out in two writes; with Nagle's algorithm on, the body waits for the client's delayed
@@ -131,10 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drop_connection(self) -> None:
         self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        _cut(self.connection)
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode("utf-8")
@@ -230,11 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                self._drop_connection()
                 return None
             cut = data[: len(data) // 2]  # a complete HTTP response whose JSON is cut short
             self.send_header("Content-Length", str(len(cut)))
@@ -390,10 +391,7 @@ class OpenAICompatServer:
         with self._lock:
             sockets, self._open_sockets = list(self._open_sockets), set()
         for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _cut(sock)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
